@@ -12,6 +12,7 @@
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/exposes.h"
+#include "core/log.h"
 #include "core/vendor.h"
 
 struct cJSON;
@@ -35,7 +36,6 @@ struct fc_device {
 	struct fc_exposes exposes;
 	struct cJSON *state;   /* normalised state object, published retained on <base>/<name> */
 	void *vdata;           /* vendor per-device data */
-	void *hh[3];           /* registry hash handles (opaque) */
 };
 
 struct fc_hub;

@@ -1,0 +1,982 @@
+/* The hub: device registry, client sessions, dispatch of broker events to vendor hooks, plain topics,
+ * availability. Bridge requests live in bridge.c, Home Assistant discovery in discovery.c. */
+#include "core/hub_internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/keystore.h"
+
+#define MAX_PAYLOAD (256 * 1024)
+
+/* ---------------------------------------------------------------- helpers */
+
+int64_t fc_hub_now_ms(struct fc_hub *hub) { return fc_broker_now_ms(&hub->broker); }
+const struct fc_broker *fc_hub_broker(struct fc_hub *hub) { return &hub->broker; }
+const struct fc_config *fc_hub_config(struct fc_hub *hub) { return hub->cfg; }
+struct fc_keystore *fc_hub_keystore(struct fc_hub *hub) { return hub->ks; }
+const char *fc_hub_base_topic(struct fc_hub *hub) { return hub->base; }
+
+void hub_publish_json(struct fc_hub *hub, const char *topic, const cJSON *json, bool retain)
+{
+	char *s = cJSON_PrintUnformatted(json);
+	if (!s)
+		return;
+	fc_broker_publish(&hub->broker, topic, s, strlen(s), 0, retain);
+	cJSON_free(s);
+}
+
+void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool retain)
+{
+	fc_broker_publish(&hub->broker, topic, s, strlen(s), 0, retain);
+}
+
+void hub_topic(struct fc_hub *hub, char *out, size_t cap, const char *name, const char *suffix)
+{
+	if (suffix)
+		snprintf(out, cap, "%s/%s/%s", hub->base, name, suffix);
+	else
+		snprintf(out, cap, "%s/%s", hub->base, name);
+}
+
+/* Parse a JSON payload that is not NUL-terminated; the whole buffer must be one value. */
+cJSON *hub_parse_json(const void *payload, size_t len)
+{
+	if (len == 0 || len > MAX_PAYLOAD)
+		return NULL;
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
+	if (!j)
+		return NULL;
+	const char *p = end, *stop = (const char *)payload + len;
+	while (p < stop && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == 0))
+		p++;
+	if (p != stop) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+bool fc_name_valid(const char *name, char *err, size_t errlen)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > 100) {
+		snprintf(err, errlen, "a name must have 1 to 100 characters");
+		return false;
+	}
+	if (strpbrk(name, "/+#") || name[0] == '$') {
+		snprintf(err, errlen, "'%s' is not a valid name: no '/', '+', '#' or leading '$'", name);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20) {
+			snprintf(err, errlen, "a name may not contain control characters");
+			return false;
+		}
+	if (strcmp(name, "bridge") == 0) {
+		snprintf(err, errlen, "'bridge' is reserved");
+		return false;
+	}
+	return true;
+}
+
+void fc_hub_bridge_log(struct fc_hub *hub, enum fc_log_level level, const struct fc_device *dev, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fc_log_redact(msg, sizeof msg);
+	if (dev)
+		fc_log(level, "%s: %s", dev->name, msg);
+	else
+		fc_log(level, "%s", msg);
+	if (!hub->started)
+		return;
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return;
+	cJSON_AddStringToObject(o, "level", fc_log_level_name(level));
+	cJSON_AddStringToObject(o, "message", msg);
+	if (dev)
+		cJSON_AddStringToObject(o, "device", dev->name);
+	char topic[256];
+	snprintf(topic, sizeof topic, "%s/bridge/log", hub->base);
+	hub_publish_json(hub, topic, o, false);
+	cJSON_Delete(o);
+}
+
+/* ---------------------------------------------------------------- registry */
+
+static void dev_key(char *out, size_t cap, const struct fc_vendor *v, const char *vid)
+{
+	snprintf(out, cap, "%s\x1f%s", v->name, vid);
+}
+
+struct fc_device *fc_hub_device(struct fc_hub *hub, const struct fc_vendor *v, const char *vid)
+{
+	char key[sizeof(((struct dev_node *)0)->key)];
+	dev_key(key, sizeof key, v, vid);
+	struct dev_node *n = NULL;
+	HASH_FIND(hh_key, hub->by_key, key, strlen(key), n);
+	return n ? &n->d : NULL;
+}
+
+struct fc_device *fc_hub_device_by_name(struct fc_hub *hub, const char *name)
+{
+	struct dev_node *n = NULL;
+	HASH_FIND(hh_name, hub->by_name, name, strlen(name), n);
+	return n ? &n->d : NULL;
+}
+
+void hub_index_name(struct fc_hub *hub, struct dev_node *n, bool add)
+{
+	if (add)
+		HASH_ADD_KEYPTR(hh_name, hub->by_name, n->d.name, strlen(n->d.name), n);
+	else
+		HASH_DELETE(hh_name, hub->by_name, n);
+}
+
+static const char *json_str(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Build an in-memory device from a keystore row. */
+static struct fc_device *load_row(struct fc_hub *hub, const struct fc_vendor *v, const struct fc_device_row *row)
+{
+	struct dev_node *n = calloc(1, sizeof *n);
+	if (!n)
+		return NULL;
+	struct fc_device *d = &n->d;
+	d->vendor = v;
+	snprintf(d->vid, sizeof d->vid, "%s", row->vid);
+	snprintf(d->name, sizeof d->name, "%s", row->name);
+	const char *s;
+	if ((s = json_str(row->meta, "model")))
+		snprintf(d->model, sizeof d->model, "%s", s);
+	if ((s = json_str(row->meta, "firmware")))
+		snprintf(d->firmware, sizeof d->firmware, "%s", s);
+	if ((s = json_str(row->meta, "ip")))
+		snprintf(d->ip, sizeof d->ip, "%s", s);
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(row->meta, "exposes");
+	if (x && fc_exposes_from_json(&d->exposes, x) != 0)
+		fc_warn("%s: stored exposes are malformed; waiting for the device to report them again", d->name);
+	d->state = cJSON_CreateObject();
+	dev_key(n->key, sizeof n->key, v, d->vid);
+	HASH_ADD(hh_key, hub->by_key, key, strlen(n->key), n);
+	hub_index_name(hub, n, true);
+	hub->n_devices++;
+	if (v->broker && v->broker->device_loaded)
+		v->broker->device_loaded(hub, fc_hub_vendor_state(hub, v), d, row->secrets, row->meta);
+	hub->devices_dirty = true;
+	return d;
+}
+
+struct load_ctx {
+	struct fc_hub *hub;
+};
+
+static int load_cb(void *ctx, const struct fc_device_row *row)
+{
+	struct fc_hub *hub = ((struct load_ctx *)ctx)->hub;
+	const struct fc_vendor *v = fc_vendor_find(hub->vendors, row->vendor);
+	if (!v) {
+		fc_warn("keystore: device %s belongs to vendor '%s', which this build does not have; skipped",
+			row->name, row->vendor);
+		return 0;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row->meta, "removed")))
+		return 0;
+	load_row(hub, v, row);
+	return 0;
+}
+
+/* (Re)load one device from the keystore: used after the CLI or httpd changed it. */
+void hub_reload_device(struct fc_hub *hub, const struct fc_vendor *v, const char *vid)
+{
+	struct fc_device *old = fc_hub_device(hub, v, vid);
+	struct fc_device_row row;
+	int rc = fc_ks_device_get(hub->ks, v->name, vid, &row);
+	bool gone = rc == FC_KS_NOTFOUND || (rc == FC_KS_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row.meta, "removed")));
+	if (rc != FC_KS_OK && rc != FC_KS_NOTFOUND)
+		return;
+	if (old && gone) {
+		hub_remove_device(hub, old);
+	} else if (old && rc == FC_KS_OK && strcmp(old->name, row.name) != 0) {
+		hub_rename_device(hub, old, row.name);
+	} else if (!old && rc == FC_KS_OK && !gone) {
+		struct fc_device *d = load_row(hub, v, &row);
+		if (d && hub->started) {
+			hub_publish_availability(hub, d);
+			hub_discovery_publish(hub, d, NULL);
+		}
+	} else if (old && rc == FC_KS_OK && v->broker && v->broker->device_loaded) {
+		v->broker->device_loaded(hub, fc_hub_vendor_state(hub, v), old, row.secrets, row.meta);
+	}
+	if (rc == FC_KS_OK)
+		fc_device_row_free(&row);
+}
+
+struct fc_device *fc_hub_device_ensure(struct fc_hub *hub, const struct fc_vendor *v, const char *vid,
+				       const cJSON *secrets, const cJSON *meta)
+{
+	struct fc_device *d = fc_hub_device(hub, v, vid);
+	if (d)
+		return d;
+	struct fc_device_row row;
+	int rc = fc_ks_device_get(hub->ks, v->name, vid, &row);
+	if (rc == FC_KS_NOTFOUND) {
+		if (fc_ks_device_put(hub->ks, v->name, vid, "", secrets, meta) != FC_KS_OK)
+			return NULL;
+		rc = fc_ks_device_get(hub->ks, v->name, vid, &row);
+		if (rc == FC_KS_OK)
+			fc_hub_bridge_log(hub, FC_LOG_INFO, NULL, "new %s device %s registered as '%s'", v->title, vid,
+					  row.name);
+	} else if (rc == FC_KS_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row.meta, "removed"))) {
+		cJSON *patch = cJSON_CreateObject();
+		cJSON_AddNullToObject(patch, "removed");
+		fc_ks_device_merge_meta(hub->ks, v->name, vid, patch);
+		cJSON_Delete(patch);
+		cJSON_DeleteItemFromObjectCaseSensitive(row.meta, "removed");
+	}
+	if (rc != FC_KS_OK)
+		return NULL;
+	d = load_row(hub, v, &row);
+	fc_device_row_free(&row);
+	if (d && hub->started) {
+		hub_publish_availability(hub, d);
+		hub_discovery_publish(hub, d, NULL);
+	}
+	return d;
+}
+
+void hub_publish_availability(struct fc_hub *hub, struct fc_device *d)
+{
+	char topic[300];
+	hub_topic(hub, topic, sizeof topic, d->name, "availability");
+	hub_publish_str(hub, topic, d->online ? "online" : "offline", true);
+}
+
+void hub_publish_state(struct fc_hub *hub, struct fc_device *d)
+{
+	char topic[300];
+	hub_topic(hub, topic, sizeof topic, d->name, NULL);
+	hub_publish_json(hub, topic, d->state, true);
+}
+
+void fc_hub_device_set_online(struct fc_hub *hub, struct fc_device *d, const struct fc_client *c, bool online)
+{
+	if (online && c) {
+		d->session = c->handle;
+		snprintf(d->client_id, sizeof d->client_id, "%s", c->id ? c->id : "");
+	} else if (!online) {
+		d->session = NULL;
+	}
+	d->last_seen_ms = fc_hub_now_ms(hub);
+	if (d->online == online)
+		return;
+	d->online = online;
+	fc_info("%s (%s %s) is %s", d->name, d->vendor->name, d->vid, online ? "online" : "offline");
+	hub_publish_availability(hub, d);
+	hub->devices_dirty = true;
+}
+
+static void merge_meta(struct fc_hub *hub, struct fc_device *d, cJSON *patch)
+{
+	if (cJSON_GetArraySize(patch) > 0)
+		fc_ks_device_merge_meta(hub->ks, d->vendor->name, d->vid, patch);
+	cJSON_Delete(patch);
+}
+
+void fc_hub_device_set_info(struct fc_hub *hub, struct fc_device *d, const char *model, const char *firmware,
+			    const char *ip)
+{
+	cJSON *patch = cJSON_CreateObject();
+	struct {
+		const char *val, *key;
+		char *dst;
+		size_t cap;
+	} f[] = {{model, "model", d->model, sizeof d->model},
+		 {firmware, "firmware", d->firmware, sizeof d->firmware},
+		 {ip, "ip", d->ip, sizeof d->ip}};
+	bool describe = false;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+		if (!f[i].val || strncmp(f[i].dst, f[i].val, f[i].cap - 1) == 0)
+			continue;
+		snprintf(f[i].dst, f[i].cap, "%s", f[i].val);
+		cJSON_AddStringToObject(patch, f[i].key, f[i].dst);
+		describe |= i < 2; /* model and firmware appear in the HA device block */
+	}
+	if (cJSON_GetArraySize(patch) > 0)
+		hub->devices_dirty = true;
+	merge_meta(hub, d, patch);
+	if (describe && hub->started)
+		hub_discovery_publish(hub, d, NULL);
+}
+
+void fc_hub_device_set_exposes(struct fc_hub *hub, struct fc_device *d, const struct fc_exposes *x)
+{
+	if (fc_exposes_equal(&d->exposes, x))
+		return;
+	struct fc_exposes old = {0};
+	fc_exposes_copy(&old, &d->exposes);
+	if (fc_exposes_copy(&d->exposes, x) != 0) {
+		fc_exposes_free(&old);
+		return;
+	}
+	cJSON *patch = cJSON_CreateObject();
+	cJSON_AddItemToObject(patch, "exposes", fc_exposes_to_json(x));
+	merge_meta(hub, d, patch);
+	hub->devices_dirty = true;
+	if (hub->started)
+		hub_discovery_publish(hub, d, &old);
+	fc_exposes_free(&old);
+}
+
+void fc_hub_device_update_state(struct fc_hub *hub, struct fc_device *d, const cJSON *patch)
+{
+	bool changed = false;
+	const cJSON *item;
+	cJSON_ArrayForEach(item, patch)
+	{
+		cJSON *cur = cJSON_GetObjectItemCaseSensitive(d->state, item->string);
+		if (cur && cJSON_Compare(cur, item, true))
+			continue;
+		cJSON *copy = cJSON_Duplicate(item, true);
+		if (!copy)
+			continue;
+		if (cur)
+			cJSON_ReplaceItemInObjectCaseSensitive(d->state, item->string, copy);
+		else
+			cJSON_AddItemToObject(d->state, item->string, copy);
+		changed = true;
+	}
+	d->last_seen_ms = fc_hub_now_ms(hub);
+	if (changed)
+		hub_publish_state(hub, d);
+}
+
+void fc_hub_device_raw(struct fc_hub *hub, struct fc_device *d, const cJSON *raw)
+{
+	char topic[300];
+	hub_topic(hub, topic, sizeof topic, d->name, "raw");
+	hub_publish_json(hub, topic, raw, false);
+}
+
+void *fc_hub_vendor_state(struct fc_hub *hub, const struct fc_vendor *v)
+{
+	for (size_t i = 0; i < hub->n_vendors; i++)
+		if (hub->vendors[i] == v)
+			return hub->vstate[i];
+	return NULL;
+}
+
+void hub_remove_device(struct fc_hub *hub, struct fc_device *d)
+{
+	struct dev_node *n = (struct dev_node *)d;
+	const struct fc_vendor *v = d->vendor;
+	if (d->online && d->client_id[0])
+		fc_broker_kick(&hub->broker, d->client_id);
+	hub_discovery_clear(hub, d, &d->exposes);
+	char topic[300];
+	hub_topic(hub, topic, sizeof topic, d->name, NULL);
+	hub_publish_str(hub, topic, "", true);
+	hub_topic(hub, topic, sizeof topic, d->name, "availability");
+	hub_publish_str(hub, topic, "", true);
+	/* Sessions that point at this device forget it. */
+	struct session *s, *tmp;
+	HASH_ITER(hh, hub->sessions, s, tmp)
+	if (s->dev == d)
+		s->dev = NULL;
+	if (v->broker && v->broker->device_removed)
+		v->broker->device_removed(hub, fc_hub_vendor_state(hub, v), d);
+	if (d->vdata && v->broker && v->broker->free_vdata)
+		v->broker->free_vdata(d->vdata);
+	HASH_DELETE(hh_key, hub->by_key, n);
+	hub_index_name(hub, n, false);
+	hub->n_devices--;
+	fc_exposes_free(&d->exposes);
+	cJSON_Delete(d->state);
+	free(n);
+	hub->devices_dirty = true;
+}
+
+void hub_rename_device(struct fc_hub *hub, struct fc_device *d, const char *to)
+{
+	struct dev_node *n = (struct dev_node *)d;
+	char topic[300];
+	hub_topic(hub, topic, sizeof topic, d->name, NULL);
+	hub_publish_str(hub, topic, "", true);
+	hub_topic(hub, topic, sizeof topic, d->name, "availability");
+	hub_publish_str(hub, topic, "", true);
+	hub_index_name(hub, n, false);
+	snprintf(d->name, sizeof d->name, "%s", to);
+	hub_index_name(hub, n, true);
+	hub_publish_availability(hub, d);
+	if (cJSON_GetArraySize(d->state) > 0)
+		hub_publish_state(hub, d);
+	hub_discovery_publish(hub, d, NULL);
+	hub->devices_dirty = true;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+struct fc_hub *fc_hub_new(const struct fc_broker *broker, const struct fc_config *cfg, struct fc_keystore *ks,
+			  const struct fc_vendor *const *vendors, char *err, size_t errlen)
+{
+	struct fc_hub *hub = calloc(1, sizeof *hub);
+	if (!hub) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	hub->broker = *broker;
+	hub->cfg = cfg;
+	hub->ks = ks;
+	hub->vendors = vendors;
+	snprintf(hub->base, sizeof hub->base, "%s", fc_config_str(cfg, "core", "base_topic"));
+	snprintf(hub->ha_prefix, sizeof hub->ha_prefix, "%s", fc_config_str(cfg, "homeassistant", "prefix"));
+	hub->discovery = fc_config_bool(cfg, "homeassistant", "discovery");
+	if (!hub->base[0] || strpbrk(hub->base, "+#")) {
+		snprintf(err, errlen, "core.base_topic '%s' is not a valid topic base", hub->base);
+		free(hub);
+		return NULL;
+	}
+
+	char pw[33], stored[128];
+	fc_random_alnum(pw, 32);
+	if (fc_ks_setting_ensure(ks, FC_SETTING_INTERNAL_PASSWORD, pw, stored, sizeof stored) != FC_KS_OK) {
+		snprintf(err, errlen, "cannot read or create the internal MQTT credential in the keystore");
+		free(hub);
+		return NULL;
+	}
+	fc_secret_set_str(&hub->internal_pw, stored);
+
+	for (size_t i = 0; vendors[i] && i < FC_HUB_MAX_VENDORS; i++) {
+		const struct fc_vendor *v = vendors[i];
+		hub->n_vendors = i + 1;
+		if (v->broker && v->broker->init && v->broker->init(hub, &hub->vstate[i]) != 0) {
+			snprintf(err, errlen, "vendor %s failed to initialise", v->name);
+			hub->n_vendors = i; /* do not clean up the one that failed */
+			fc_hub_free(hub);
+			return NULL;
+		}
+	}
+	struct load_ctx lc = {hub};
+	if (fc_ks_device_each(ks, NULL, load_cb, &lc) < 0) {
+		snprintf(err, errlen, "cannot read devices from the keystore");
+		fc_hub_free(hub);
+		return NULL;
+	}
+	fc_info("hub: %zu devices loaded, %zu vendors, base topic '%s'", hub->n_devices, hub->n_vendors, hub->base);
+	return hub;
+}
+
+void fc_hub_free(struct fc_hub *hub)
+{
+	if (!hub)
+		return;
+	HASH_CLEAR(hh_name, hub->by_name);
+	struct dev_node *n, *tmp;
+	HASH_ITER(hh_key, hub->by_key, n, tmp)
+	{
+		const struct fc_vendor *v = n->d.vendor;
+		if (n->d.vdata && v->broker && v->broker->free_vdata)
+			v->broker->free_vdata(n->d.vdata);
+		HASH_DELETE(hh_key, hub->by_key, n);
+		fc_exposes_free(&n->d.exposes);
+		cJSON_Delete(n->d.state);
+		free(n);
+	}
+	struct session *s, *stmp;
+	HASH_ITER(hh, hub->sessions, s, stmp)
+	{
+		HASH_DEL(hub->sessions, s);
+		free(s);
+	}
+	for (size_t i = 0; i < hub->n_vendors; i++)
+		if (hub->vendors[i]->broker && hub->vendors[i]->broker->cleanup)
+			hub->vendors[i]->broker->cleanup(hub, hub->vstate[i]);
+	fc_secret_wipe(&hub->internal_pw);
+	free(hub);
+}
+
+void fc_hub_start(struct fc_hub *hub)
+{
+	hub->started = true;
+	char topic[256];
+	snprintf(topic, sizeof topic, "%s/bridge/state", hub->base);
+	hub_publish_str(hub, topic, "online", true);
+	hub_publish_info(hub);
+	struct dev_node *n, *tmp;
+	HASH_ITER(hh_key, hub->by_key, n, tmp)
+	{
+		hub_publish_availability(hub, &n->d);
+		hub_discovery_publish(hub, &n->d, NULL);
+	}
+	hub_publish_devices(hub);
+}
+
+void fc_hub_stop(struct fc_hub *hub)
+{
+	if (!hub->started)
+		return;
+	struct dev_node *n, *tmp;
+	HASH_ITER(hh_key, hub->by_key, n, tmp)
+	{
+		n->d.online = false;
+		hub_publish_availability(hub, &n->d);
+	}
+	char topic[256];
+	snprintf(topic, sizeof topic, "%s/bridge/state", hub->base);
+	hub_publish_str(hub, topic, "offline", true);
+	hub->started = false;
+}
+
+void fc_hub_stats(struct fc_hub *hub, struct fc_hub_stats *out) { *out = hub->stats; }
+
+/* ---------------------------------------------------------------- sessions */
+
+static struct session *session_find(struct fc_hub *hub, const void *handle)
+{
+	struct session *s = NULL;
+	HASH_FIND_PTR(hub->sessions, &handle, s);
+	return s;
+}
+
+static struct session *session_add(struct fc_hub *hub, const struct fc_client *c)
+{
+	struct session *s = session_find(hub, c->handle);
+	if (!s) {
+		s = calloc(1, sizeof *s);
+		if (!s)
+			return NULL;
+		s->handle = c->handle;
+		HASH_ADD_PTR(hub->sessions, handle, s);
+	}
+	s->vendor = NULL;
+	s->dev = NULL;
+	s->internal = false;
+	return s;
+}
+
+enum fc_verdict fc_hub_on_auth(struct fc_hub *hub, const struct fc_client *c, const char *username,
+			       const char *password)
+{
+	if (username && strcmp(username, FC_INTERNAL_USER) == 0) {
+		if (password && fc_secret_equals(&hub->internal_pw, password, strlen(password))) {
+			struct session *s = session_add(hub, c);
+			if (s)
+				s->internal = true;
+			hub->stats.auth_ok++;
+			return FC_ALLOW;
+		}
+		hub->stats.auth_denied++;
+		fc_warn("refused %s from %s: wrong password for the internal user", c->id ? c->id : "?",
+			c->address ? c->address : "?");
+		return FC_DENY;
+	}
+	for (size_t i = 0; i < hub->n_vendors; i++) {
+		const struct fc_vendor *v = hub->vendors[i];
+		if (!v->broker || !v->broker->auth)
+			continue;
+		struct fc_device *dev = NULL;
+		enum fc_verdict r = v->broker->auth(hub, hub->vstate[i], c, username, password, &dev);
+		if (r == FC_DEFER)
+			continue;
+		if (r == FC_ALLOW) {
+			struct session *s = session_add(hub, c);
+			if (s) {
+				s->vendor = v;
+				s->dev = dev;
+			}
+			hub->stats.auth_ok++;
+			return FC_ALLOW;
+		}
+		hub->stats.auth_denied++;
+		return FC_DENY;
+	}
+	return FC_DEFER; /* users and automations: Mosquitto's password_file decides */
+}
+
+void fc_hub_on_disconnect(struct fc_hub *hub, const struct fc_client *c)
+{
+	struct session *s = session_find(hub, c->handle);
+	if (!s)
+		return;
+	if (s->vendor) {
+		void *vs = fc_hub_vendor_state(hub, s->vendor);
+		if (s->vendor->broker->disconnect)
+			s->vendor->broker->disconnect(hub, vs, c, s->dev);
+		/* A device goes offline only when the connection that brought it online ends (a reconnect with
+		 * the same client id may already have taken over). */
+		if (s->dev && s->dev->session == c->handle)
+			fc_hub_device_set_online(hub, s->dev, NULL, false);
+	}
+	HASH_DEL(hub->sessions, s);
+	free(s);
+}
+
+/* ---------------------------------------------------------------- ACL */
+
+static bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+/* Topics under the base that users may write: bridge requests and device set/get/raw-set. Everything
+ * else there (state, availability, raw, bridge outputs) is fakecloud's to publish. */
+static bool plain_topic_writable(struct fc_hub *hub, const char *topic)
+{
+	const char *rest = topic + strlen(hub->base) + 1;
+	if (starts_with(rest, "bridge/"))
+		return starts_with(rest, "bridge/request/");
+	const char *slash = strchr(rest, '/');
+	if (!slash)
+		return false;
+	const char *tail = slash + 1;
+	return strcmp(tail, "set") == 0 || starts_with(tail, "set/") || strcmp(tail, "get") == 0 ||
+	       starts_with(tail, "get/") || strcmp(tail, "raw/set") == 0;
+}
+
+static bool under_base(struct fc_hub *hub, const char *topic)
+{
+	size_t n = strlen(hub->base);
+	return strncmp(topic, hub->base, n) == 0 && topic[n] == '/';
+}
+
+static bool is_discovery_topic(struct fc_hub *hub, const char *topic)
+{
+	size_t n = strlen(hub->ha_prefix);
+	if (strncmp(topic, hub->ha_prefix, n) != 0 || topic[n] != '/')
+		return false;
+	const char *comp_end = strchr(topic + n + 1, '/');
+	return comp_end && starts_with(comp_end + 1, "fakecloud_");
+}
+
+enum fc_verdict fc_hub_on_acl(struct fc_hub *hub, const struct fc_client *c, const char *topic, int access)
+{
+	struct session *s = session_find(hub, c->handle);
+	if (s && s->internal)
+		return FC_ALLOW;
+	if (s && s->vendor) {
+		enum fc_verdict r = FC_DENY;
+		if (s->vendor->broker->acl)
+			r = s->vendor->broker->acl(hub, fc_hub_vendor_state(hub, s->vendor), c, s->dev, topic, access);
+		if (r == FC_ALLOW)
+			return FC_ALLOW;
+		hub->stats.acl_denied++;
+		fc_warn("ACL: refused %s %s on '%s' for %s client %s", access == FC_ACL_WRITE ? "write" : access == FC_ACL_READ ? "read" : "subscribe",
+			s->dev ? s->dev->name : "-", topic, s->vendor->name, c->id ? c->id : "?");
+		return FC_DENY;
+	}
+	/* Users and automations (not fakecloud's clients). */
+	if (starts_with(topic, "$fakecloud/")) {
+		hub->stats.acl_denied++;
+		fc_warn("ACL: refused %s (user %s) access to internal topic '%s'", c->id ? c->id : "?",
+			c->username ? c->username : "-", topic);
+		return FC_DENY;
+	}
+	if (access == FC_ACL_WRITE) {
+		for (size_t i = 0; i < hub->n_vendors; i++) {
+			const struct fc_vendor *v = hub->vendors[i];
+			if (v->broker && v->broker->is_protected_topic && v->broker->is_protected_topic(topic)) {
+				hub->stats.acl_denied++;
+				fc_hub_bridge_log(hub, FC_LOG_WARN, NULL,
+						  "refused: client %s (user %s) may not write the %s device topic '%s'; "
+						  "only fakecloud writes there (use %s/<name>/set)",
+						  c->id ? c->id : "?", c->username ? c->username : "-", v->title, topic,
+						  hub->base);
+				return FC_DENY;
+			}
+		}
+		if ((under_base(hub, topic) && !plain_topic_writable(hub, topic)) ||
+		    (hub->discovery && is_discovery_topic(hub, topic))) {
+			hub->stats.acl_denied++;
+			fc_warn("ACL: refused %s (user %s) writing '%s': fakecloud publishes there",
+				c->id ? c->id : "?", c->username ? c->username : "-", topic);
+			return FC_DENY;
+		}
+	}
+	return FC_DEFER; /* Mosquitto's acl_file decides */
+}
+
+/* ---------------------------------------------------------------- PSK, tick */
+
+int fc_hub_on_psk_key(struct fc_hub *hub, const struct fc_client *c, const char *hint, const char *identity,
+		      char *hexkey, size_t cap)
+{
+	(void)c;
+	for (size_t i = 0; i < hub->n_vendors; i++) {
+		const struct fc_vendor *v = hub->vendors[i];
+		if (!v->broker || !v->broker->psk_key)
+			continue;
+		int r = v->broker->psk_key(hub, hub->vstate[i], hint, identity, hexkey, cap);
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return -1;
+	}
+	fc_warn("PSK: no vendor recognises the identity offered on the PSK listener (hint '%s')", hint ? hint : "");
+	return -1;
+}
+
+void fc_hub_on_tick(struct fc_hub *hub)
+{
+	if (!hub->started)
+		fc_hub_start(hub);
+	int64_t now = fc_hub_now_ms(hub);
+	for (size_t i = 0; i < hub->n_vendors; i++)
+		if (hub->vendors[i]->broker && hub->vendors[i]->broker->tick)
+			hub->vendors[i]->broker->tick(hub, hub->vstate[i], now);
+	/* bridge/devices is a whole-list message: coalesce changes, at most ~4 per second. */
+	if (hub->devices_dirty && now - hub->devices_published_ms >= 250)
+		hub_publish_devices(hub);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static void command_error(struct fc_hub *hub, const struct fc_device *d, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void command_error(struct fc_hub *hub, const struct fc_device *d, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	hub->stats.command_errors++;
+	fc_hub_bridge_log(hub, FC_LOG_ERROR, d, "%s", msg);
+}
+
+/* Turn /set/<attr> text into a JSON value: numbers stay numbers, everything else is a string. */
+static cJSON *text_value(const void *payload, size_t len)
+{
+	char buf[512];
+	if (len >= sizeof buf)
+		return NULL;
+	memcpy(buf, payload, len);
+	buf[len] = 0;
+	char *end;
+	double v = strtod(buf, &end);
+	if (len && *end == 0 && end != buf)
+		return cJSON_CreateNumber(v);
+	return cJSON_CreateString(buf);
+}
+
+static void handle_set(struct fc_hub *hub, struct fc_device *d, const char *attr, const void *payload, size_t len)
+{
+	const struct fc_vendor_broker *vb = d->vendor->broker;
+	if (!d->online) {
+		command_error(hub, d, "set: device is offline; command not sent");
+		return;
+	}
+	cJSON *in = NULL;
+	if (attr) {
+		cJSON *val = text_value(payload, len);
+		in = cJSON_CreateObject();
+		if (val)
+			cJSON_AddItemToObject(in, attr, val);
+	} else {
+		in = hub_parse_json(payload, len);
+	}
+	if (!cJSON_IsObject(in) || cJSON_GetArraySize(in) == 0) {
+		command_error(hub, d, "set: expected a JSON object of attributes, e.g. {\"state\":\"ON\"}");
+		goto out;
+	}
+	cJSON *set = cJSON_CreateObject();
+	const cJSON *item;
+	char err[256];
+	cJSON_ArrayForEach(item, in)
+	{
+		const struct fc_expose *e = fc_exposes_find(&d->exposes, item->string);
+		if (!e) {
+			command_error(hub, d, "set: unknown attribute '%.64s' (see exposes in %s/bridge/devices)",
+				      item->string, hub->base);
+			cJSON_Delete(set);
+			goto out;
+		}
+		cJSON *v = fc_expose_coerce(e, item, err, sizeof err);
+		if (!v) {
+			command_error(hub, d, "set: %s", err);
+			cJSON_Delete(set);
+			goto out;
+		}
+		cJSON_AddItemToObject(set, e->property, v);
+	}
+	if (!vb || !vb->command) {
+		command_error(hub, d, "set: %s devices take no commands", d->vendor->title);
+	} else if (vb->command(hub, fc_hub_vendor_state(hub, d->vendor), d, set, err, sizeof err) != 0) {
+		command_error(hub, d, "set: %s", err);
+	} else {
+		hub->stats.commands++;
+	}
+	cJSON_Delete(set);
+out:
+	cJSON_Delete(in);
+}
+
+static void handle_get(struct fc_hub *hub, struct fc_device *d, const char *attr, const void *payload, size_t len)
+{
+	const struct fc_vendor_broker *vb = d->vendor->broker;
+	cJSON *props = NULL;
+	if (attr) {
+		props = cJSON_CreateObject();
+		cJSON_AddStringToObject(props, attr, "");
+	} else if (len == 0) {
+		props = cJSON_CreateObject();
+	} else {
+		props = hub_parse_json(payload, len);
+	}
+	char err[256];
+	if (!cJSON_IsObject(props)) {
+		command_error(hub, d, "get: expected a JSON object naming attributes, e.g. {\"state\":\"\"}");
+		goto out;
+	}
+	const cJSON *item;
+	cJSON_ArrayForEach(item, props)
+	{
+		if (!fc_exposes_find(&d->exposes, item->string)) {
+			command_error(hub, d, "get: unknown attribute '%.64s'", item->string);
+			goto out;
+		}
+	}
+	if (!d->online)
+		command_error(hub, d, "get: device is offline; request not sent");
+	else if (!vb || !vb->refresh)
+		command_error(hub, d, "get: %s devices cannot be asked for their state", d->vendor->title);
+	else if (vb->refresh(hub, fc_hub_vendor_state(hub, d->vendor), d, props, err, sizeof err) != 0)
+		command_error(hub, d, "get: %s", err);
+out:
+	cJSON_Delete(props);
+}
+
+static void handle_raw_set(struct fc_hub *hub, struct fc_device *d, const void *payload, size_t len)
+{
+	const struct fc_vendor_broker *vb = d->vendor->broker;
+	cJSON *body = hub_parse_json(payload, len);
+	char err[256];
+	if (!cJSON_IsObject(body))
+		command_error(hub, d, "raw/set: expected a JSON object (the vendor-native body)");
+	else if (!d->online)
+		command_error(hub, d, "raw/set: device is offline; command not sent");
+	else if (!vb || !vb->raw_command)
+		command_error(hub, d, "raw/set: %s devices take no raw commands", d->vendor->title);
+	else if (vb->raw_command(hub, fc_hub_vendor_state(hub, d->vendor), d, body, err, sizeof err) != 0)
+		command_error(hub, d, "raw/set: %s", err);
+	else
+		hub->stats.commands++;
+	cJSON_Delete(body);
+}
+
+static void handle_plain(struct fc_hub *hub, const char *rest, const void *payload, size_t len)
+{
+	if (starts_with(rest, "bridge/request/")) {
+		hub_bridge_request(hub, rest + strlen("bridge/request/"), payload, len);
+		return;
+	}
+	const char *slash = strchr(rest, '/');
+	if (!slash)
+		return;
+	char name[128];
+	size_t nl = (size_t)(slash - rest);
+	if (nl == 0 || nl >= sizeof name)
+		return;
+	memcpy(name, rest, nl);
+	name[nl] = 0;
+	const char *tail = slash + 1;
+	bool is_set = strcmp(tail, "set") == 0 || starts_with(tail, "set/");
+	bool is_get = strcmp(tail, "get") == 0 || starts_with(tail, "get/");
+	bool is_raw = strcmp(tail, "raw/set") == 0;
+	if (!is_set && !is_get && !is_raw)
+		return;
+	struct fc_device *d = fc_hub_device_by_name(hub, name);
+	if (!d) {
+		command_error(hub, NULL, "%s: no device named '%s'", tail, name);
+		return;
+	}
+	const char *attr = NULL;
+	if ((is_set || is_get) && tail[3] == '/') {
+		attr = tail + 4;
+		if (!*attr || strchr(attr, '/')) {
+			command_error(hub, d, "%s: malformed attribute topic", tail);
+			return;
+		}
+	}
+	if (is_set)
+		handle_set(hub, d, attr, payload, len);
+	else if (is_get)
+		handle_get(hub, d, attr, payload, len);
+	else
+		handle_raw_set(hub, d, payload, len);
+}
+
+static void handle_internal(struct fc_hub *hub, const char *rest, const void *payload, size_t len)
+{
+	char vname[32];
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : 0;
+	if (!slash || n == 0 || n >= sizeof vname)
+		return;
+	memcpy(vname, rest, n);
+	vname[n] = 0;
+	const char *op = slash + 1;
+	if (strcmp(vname, "core") == 0) {
+		if (strcmp(op, "device-changed") == 0) {
+			cJSON *j = hub_parse_json(payload, len);
+			const char *vn = json_str(j, "vendor"), *vid = json_str(j, "vid");
+			const struct fc_vendor *v = vn ? fc_vendor_find(hub->vendors, vn) : NULL;
+			if (v && vid)
+				hub_reload_device(hub, v, vid);
+			else
+				fc_warn("internal: malformed device-changed message ignored");
+			cJSON_Delete(j);
+		}
+		return;
+	}
+	const struct fc_vendor *v = fc_vendor_find(hub->vendors, vname);
+	if (v && v->broker && v->broker->internal)
+		v->broker->internal(hub, fc_hub_vendor_state(hub, v), op, payload, len);
+	else
+		fc_warn("internal: no handler for '%s/%s'", vname, op);
+}
+
+enum fc_verdict fc_hub_on_message(struct fc_hub *hub, const struct fc_client *c, const char *topic,
+				  const void *payload, size_t len, bool retain)
+{
+	(void)retain;
+	hub->stats.messages++;
+	struct session *s = session_find(hub, c->handle);
+	if (s && s->internal && starts_with(topic, FC_INTERNAL_TOPIC_PREFIX)) {
+		handle_internal(hub, topic + strlen(FC_INTERNAL_TOPIC_PREFIX), payload, len);
+		return FC_DENY; /* consumed; nobody else needs to see it */
+	}
+	if (s && s->vendor) {
+		if (s->dev)
+			s->dev->last_seen_ms = fc_hub_now_ms(hub);
+		if (!s->vendor->broker->message)
+			return FC_ALLOW;
+		enum fc_verdict r = s->vendor->broker->message(hub, fc_hub_vendor_state(hub, s->vendor), c, s->dev, topic,
+							       payload, len);
+		return r == FC_DENY ? FC_DENY : FC_ALLOW;
+	}
+	if (under_base(hub, topic)) {
+		handle_plain(hub, topic + strlen(hub->base) + 1, payload, len);
+	} else if (hub->discovery && strncmp(topic, hub->ha_prefix, strlen(hub->ha_prefix)) == 0 &&
+		   strcmp(topic + strlen(hub->ha_prefix), "/status") == 0 && len == 6 && memcmp(payload, "online", 6) == 0) {
+		/* Home Assistant restarted: send discovery and states again. */
+		struct dev_node *n, *tmp;
+		HASH_ITER(hh_key, hub->by_key, n, tmp)
+		{
+			hub_discovery_publish(hub, &n->d, NULL);
+			hub_publish_availability(hub, &n->d);
+			if (cJSON_GetArraySize(n->d.state) > 0)
+				hub_publish_state(hub, &n->d);
+		}
+	}
+	return FC_ALLOW;
+}

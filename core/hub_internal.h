@@ -1,0 +1,67 @@
+/* Private to the hub's files (hub.c, bridge.c, discovery.c). */
+#ifndef FC_HUB_INTERNAL_H
+#define FC_HUB_INTERNAL_H
+
+#include <uthash.h>
+
+#include "core/hub.h"
+#include "core/secret.h"
+
+#define FC_HUB_MAX_VENDORS 16
+
+struct dev_node {
+	struct fc_device d; /* first: a struct fc_device * is a struct dev_node * */
+	char key[170];      /* "<vendor>\x1f<vid>" */
+	UT_hash_handle hh_key, hh_name;
+};
+
+struct session {
+	const void *handle;
+	const struct fc_vendor *vendor; /* NULL for the internal client */
+	struct fc_device *dev;
+	bool internal;
+	UT_hash_handle hh;
+};
+
+struct fc_hub {
+	struct fc_broker broker;
+	const struct fc_config *cfg;
+	struct fc_keystore *ks;
+	const struct fc_vendor *const *vendors;
+	size_t n_vendors;
+	void *vstate[FC_HUB_MAX_VENDORS];
+	char base[128];
+	char ha_prefix[128];
+	bool discovery;
+	bool started;
+	struct fc_secret internal_pw;
+	struct dev_node *by_key;
+	struct dev_node *by_name;
+	size_t n_devices;
+	struct session *sessions;
+	bool devices_dirty;
+	int64_t devices_published_ms;
+	struct fc_hub_stats stats;
+};
+
+void hub_publish_json(struct fc_hub *hub, const char *topic, const struct cJSON *json, bool retain);
+void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool retain);
+void hub_topic(struct fc_hub *hub, char *out, size_t cap, const char *name, const char *suffix);
+struct cJSON *hub_parse_json(const void *payload, size_t len);
+void hub_publish_availability(struct fc_hub *hub, struct fc_device *d);
+void hub_publish_state(struct fc_hub *hub, struct fc_device *d);
+void hub_remove_device(struct fc_hub *hub, struct fc_device *d);
+void hub_rename_device(struct fc_hub *hub, struct fc_device *d, const char *to);
+void hub_reload_device(struct fc_hub *hub, const struct fc_vendor *v, const char *vid);
+
+/* bridge.c */
+void hub_bridge_request(struct fc_hub *hub, const char *op, const void *payload, size_t len);
+void hub_publish_info(struct fc_hub *hub);
+void hub_publish_devices(struct fc_hub *hub);
+struct cJSON *hub_device_json(struct fc_hub *hub, const struct fc_device *d);
+
+/* discovery.c: publish the device's entries; entries of `old` exposes that are gone are cleared. */
+void hub_discovery_publish(struct fc_hub *hub, struct fc_device *d, const struct fc_exposes *old);
+void hub_discovery_clear(struct fc_hub *hub, struct fc_device *d, const struct fc_exposes *x);
+
+#endif

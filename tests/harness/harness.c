@@ -1,0 +1,434 @@
+/* Integration harness: real `fakecloud init`, real mosquitto with the real plugin, real fakecloud-httpd,
+ * free loopback ports, processes stopped by PID. */
+#include "harness/harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+int fc_free_port(void)
+{
+	/* Bind port 0 and read the assigned port; ports are handed out sequentially by the kernel within the
+	 * ephemeral range, so a short-lived reservation is good enough for tests. Avoid handing out the same
+	 * port twice in one process. */
+	static int used[64];
+	static int n_used;
+	for (int attempt = 0; attempt < 50; attempt++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			return -1;
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t al = sizeof a;
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		int port = ntohs(a.sin_port);
+		int dup = 0;
+		for (int i = 0; i < n_used; i++)
+			dup |= used[i] == port;
+		if (dup)
+			continue;
+		if (n_used < 64)
+			used[n_used++] = port;
+		return port;
+	}
+	return -1;
+}
+
+static bool port_open(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Run argv, capture stdout+stderr into out; returns exit status (or -1). */
+static int run_capture(char *const argv[], char *out, size_t outlen)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		close(p[1]);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	size_t used = 0;
+	char tmp[4096];
+	ssize_t r;
+	while ((r = read(p[0], tmp, sizeof tmp)) > 0) {
+		if (out && used + 1 < outlen) {
+			size_t k = (size_t)r < outlen - 1 - used ? (size_t)r : outlen - 1 - used;
+			memcpy(out + used, tmp, k);
+			used += k;
+		}
+	}
+	close(p[0]);
+	if (out && outlen)
+		out[used] = 0;
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int read_file(const char *path, char *out, size_t outlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(out, 1, outlen - 1, f);
+	out[n] = 0;
+	fclose(f);
+	return (int)n;
+}
+
+int fc_env_init(struct fc_env *e, const char *name, const char *const *extra_set)
+{
+	memset(e, 0, sizeof *e);
+	const char *bin = getenv("FC_BIN_DIR");
+	if (!bin) {
+		fprintf(stderr, "harness: FC_BIN_DIR is not set (run through ctest)\n");
+		return -1;
+	}
+	snprintf(e->bin_dir, sizeof e->bin_dir, "%s", bin);
+	snprintf(e->dir, sizeof e->dir, "/tmp/fc-%s-XXXXXX", name);
+	if (!mkdtemp(e->dir)) {
+		perror("mkdtemp");
+		return -1;
+	}
+	chmod(e->dir, 0755);
+	snprintf(e->conf, sizeof e->conf, "%s/fakecloud.conf", e->dir);
+	snprintf(e->mosq_conf, sizeof e->mosq_conf, "%s/mosquitto.conf", e->dir);
+	snprintf(e->ca_cert, sizeof e->ca_cert, "%s/certs/ca.crt", e->dir);
+	snprintf(e->broker_log, sizeof e->broker_log, "%s/broker.log", e->dir);
+	snprintf(e->httpd_log, sizeof e->httpd_log, "%s/httpd.log", e->dir);
+	snprintf(e->admin_user, sizeof e->admin_user, "admin");
+	e->mqtt_port = fc_free_port();
+	e->tls_port = fc_free_port();
+	e->psk_port = fc_free_port();
+	e->http_port = fc_free_port();
+	e->https_port = fc_free_port();
+
+	char *argv[96];
+	char sets[16][64];
+	char plugin[600], exe[600], passfile[300];
+	int n = 0;
+	snprintf(exe, sizeof exe, "%s/fakecloud", e->bin_dir);
+	snprintf(plugin, sizeof plugin, "%s/fakecloud.so", e->bin_dir);
+	snprintf(passfile, sizeof passfile, "%s/admin.pass", e->dir);
+	argv[n++] = exe;
+	argv[n++] = "init";
+	argv[n++] = "--dir";
+	argv[n++] = e->dir;
+	argv[n++] = "--plugin";
+	argv[n++] = plugin;
+	argv[n++] = "--admin-password-file";
+	argv[n++] = passfile;
+	/* Test brokers run as the invoking user: the plugin, keystore and certs stay ours. */
+	argv[n++] = "--broker-user";
+	argv[n++] = geteuid() == 0 ? "root" : getenv("USER") ? getenv("USER") : "root";
+	int k = 0;
+	snprintf(sets[k++], 64, "mqtt.port=%d", e->mqtt_port);
+	snprintf(sets[k++], 64, "mqtt.tls_port=%d", e->tls_port);
+	snprintf(sets[k++], 64, "mqtt.psk_port=%d", e->psk_port);
+	snprintf(sets[k++], 64, "mqtt.listen=127.0.0.1");
+	snprintf(sets[k++], 64, "http.http_port=%d", e->http_port);
+	snprintf(sets[k++], 64, "http.https_port=%d", e->https_port);
+	snprintf(sets[k++], 64, "http.listen=127.0.0.1");
+	snprintf(sets[k++], 64, "core.log_level=debug");
+	snprintf(sets[k++], 64, "tls.key_type=ec"); /* fast key generation; RSA is covered by certs tests */
+	for (int i = 0; i < k; i++) {
+		argv[n++] = "--set";
+		argv[n++] = sets[i];
+	}
+	for (size_t i = 0; extra_set && extra_set[i] && n < 90; i++) {
+		argv[n++] = "--set";
+		argv[n++] = (char *)extra_set[i];
+	}
+	argv[n] = NULL;
+	char out[8192];
+	int rc = run_capture(argv, out, sizeof out);
+	if (rc != 0) {
+		fprintf(stderr, "harness: fakecloud init failed (%d):\n%s\n", rc, out);
+		return -1;
+	}
+	char pass[256];
+	if (read_file(passfile, pass, sizeof pass) <= 0) {
+		fprintf(stderr, "harness: no admin password file after init\n%s\n", out);
+		return -1;
+	}
+	pass[strcspn(pass, "\r\n")] = 0;
+	snprintf(e->admin_pass, sizeof e->admin_pass, "%s", pass);
+	return 0;
+}
+
+static void sanitizer_env(void)
+{
+	/* The sanitizer build's plugin is loaded by an uninstrumented mosquitto: preload the runtime. */
+	const char *san = getenv("FC_SANITIZE");
+	if (!san || strcmp(san, "1") != 0)
+		return;
+	char asan[512] = "", ubsan[512] = "", pre[1100];
+	char *a1[] = {"/bin/sh", "-c", "gcc -print-file-name=libasan.so", NULL};
+	char *a2[] = {"/bin/sh", "-c", "gcc -print-file-name=libubsan.so", NULL};
+	run_capture(a1, asan, sizeof asan);
+	run_capture(a2, ubsan, sizeof ubsan);
+	asan[strcspn(asan, "\n")] = 0;
+	ubsan[strcspn(ubsan, "\n")] = 0;
+	snprintf(pre, sizeof pre, "%s:%s", asan, ubsan);
+	setenv("LD_PRELOAD", pre, 1);
+	/* mosquitto itself is not built for leak checking; fakecloud's own leaks are caught by the unit and
+	 * httpd runs. */
+	setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1", 1);
+}
+
+static pid_t spawn_logged(char *const argv[], const char *log, bool preload)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setpgid(0, 0);
+		if (preload)
+			sanitizer_env();
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+static bool alive(pid_t pid)
+{
+	int st;
+	return pid > 0 && waitpid(pid, &st, WNOHANG) == 0;
+}
+
+int fc_env_start_broker(struct fc_env *e)
+{
+	char *argv[] = {"/usr/sbin/mosquitto", "-c", e->mosq_conf, NULL};
+	e->broker_pid = spawn_logged(argv, e->broker_log, true);
+	int64_t end = mono_ms() + 15000;
+	while (mono_ms() < end) {
+		if (!alive(e->broker_pid)) {
+			char log[8192];
+			read_file(e->broker_log, log, sizeof log);
+			fprintf(stderr, "harness: mosquitto exited during start:\n%s\n", log);
+			e->broker_pid = 0;
+			return -1;
+		}
+		if (port_open(e->mqtt_port) && port_open(e->tls_port))
+			return 0;
+		sleep_ms(20);
+	}
+	fprintf(stderr, "harness: mosquitto did not open port %d\n", e->mqtt_port);
+	return -1;
+}
+
+int fc_env_start_httpd(struct fc_env *e)
+{
+	char exe[600];
+	snprintf(exe, sizeof exe, "%s/fakecloud-httpd", e->bin_dir);
+	char *argv[] = {exe, "--config", e->conf, NULL};
+	e->httpd_pid = spawn_logged(argv, e->httpd_log, false);
+	int64_t end = mono_ms() + 15000;
+	char body[2048];
+	while (mono_ms() < end) {
+		if (!alive(e->httpd_pid)) {
+			char log[8192];
+			read_file(e->httpd_log, log, sizeof log);
+			fprintf(stderr, "harness: fakecloud-httpd exited during start:\n%s\n", log);
+			e->httpd_pid = 0;
+			return -1;
+		}
+		if (fc_http_request(e->http_port, "GET", "/healthz", NULL, body, sizeof body) == 200)
+			return 0;
+		sleep_ms(20);
+	}
+	fprintf(stderr, "harness: fakecloud-httpd did not answer /healthz on %d\n", e->http_port);
+	return -1;
+}
+
+static int stop_pid(pid_t *pidp, int sig)
+{
+	pid_t pid = *pidp;
+	if (pid <= 0)
+		return -1;
+	kill(pid, sig);
+	int st = 0;
+	int64_t end = mono_ms() + 10000;
+	while (mono_ms() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			*pidp = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	*pidp = 0;
+	fprintf(stderr, "harness: pid %d did not stop on signal %d, killed\n", (int)pid, sig);
+	return -1;
+}
+
+int fc_env_stop_broker(struct fc_env *e) { return stop_pid(&e->broker_pid, SIGTERM); }
+int fc_env_stop_httpd(struct fc_env *e) { return stop_pid(&e->httpd_pid, SIGTERM); }
+int fc_env_kill_broker(struct fc_env *e) { return stop_pid(&e->broker_pid, SIGKILL); }
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void fc_env_cleanup(struct fc_env *e)
+{
+	if (e->httpd_pid > 0)
+		fc_env_stop_httpd(e);
+	if (e->broker_pid > 0)
+		fc_env_stop_broker(e);
+	const char *keep = getenv("FC_KEEP");
+	if (e->dir[0] && !(keep && strcmp(keep, "1") == 0))
+		nftw(e->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	else if (e->dir[0])
+		fprintf(stderr, "harness: kept %s\n", e->dir);
+}
+
+int fc_env_cli(struct fc_env *e, char *out, size_t outlen, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	char exe[600];
+	snprintf(exe, sizeof exe, "%s/fakecloud", e->bin_dir);
+	char *argv[128];
+	int n = 0;
+	argv[n++] = exe;
+	argv[n++] = "--config";
+	argv[n++] = e->conf;
+	for (char *tok = strtok(line, " "); tok && n < 126; tok = strtok(NULL, " "))
+		argv[n++] = tok;
+	argv[n] = NULL;
+	char dummy[1];
+	return run_capture(argv, out ? out : dummy, out ? outlen : sizeof dummy);
+}
+
+static int count_in_file(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int count = 0;
+	char line[8192];
+	while (fgets(line, sizeof line, f))
+		for (char *p = line; (p = strstr(p, needle)); p += strlen(needle))
+			count++;
+	fclose(f);
+	return count;
+}
+
+int fc_env_broker_log_count(struct fc_env *e, const char *needle) { return count_in_file(e->broker_log, needle); }
+int fc_env_httpd_log_count(struct fc_env *e, const char *needle) { return count_in_file(e->httpd_log, needle); }
+
+bool fc_env_wait_broker_log(struct fc_env *e, const char *needle, int count, int timeout_ms)
+{
+	int64_t end = mono_ms() + timeout_ms;
+	do {
+		if (count_in_file(e->broker_log, needle) >= count)
+			return true;
+		sleep_ms(20);
+	} while (mono_ms() < end);
+	return false;
+}
+
+int fc_http_request(int port, const char *method, const char *path, const char *body, char *out, size_t outlen)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	char req[8192];
+	size_t blen = body ? strlen(body) : 0;
+	int n = snprintf(req, sizeof req,
+			 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\n\r\n",
+			 method, path, blen);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n || (blen && send(fd, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
+		close(fd);
+		return -1;
+	}
+	char buf[65536];
+	size_t used = 0;
+	ssize_t r;
+	while (used < sizeof buf - 1 && (r = recv(fd, buf + used, sizeof buf - 1 - used, 0)) > 0)
+		used += (size_t)r;
+	close(fd);
+	buf[used] = 0;
+	int status = -1;
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	char *b = strstr(buf, "\r\n\r\n");
+	if (out && outlen)
+		snprintf(out, outlen, "%s", b ? b + 4 : "");
+	return status;
+}

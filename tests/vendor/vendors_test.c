@@ -1,0 +1,9 @@
+/* The vendor list of test builds: every production vendor plus the test vendor. */
+#include "core/vendor.h"
+
+extern const struct fc_vendor fctest_vendor;
+
+const struct fc_vendor *const fc_vendors[] = {
+	&fctest_vendor,
+	NULL,
+};
