@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (1 << 20)
+#define FC_MAX_SEED (1 << 20)
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint32_t next_rand(void)
@@ -74,10 +74,10 @@ int main(int argc, char **argv)
 			FILE *f = fopen(path, "rb");
 			if (!f)
 				continue;
-			uint8_t *data = malloc(MAX_INPUT);
+			uint8_t *data = malloc(FC_MAX_SEED);
 			if (!data)
 				abort();
-			size_t n = fread(data, 1, MAX_INPUT, f);
+			size_t n = fread(data, 1, FC_MAX_SEED, f);
 			fclose(f);
 			uint8_t *exact = malloc(n ? n : 1);
 			memcpy(exact, data, n);
