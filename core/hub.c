@@ -670,8 +670,9 @@ enum fc_verdict fc_hub_on_acl(struct fc_hub *hub, const struct fc_client *c, con
 		if (r == FC_ALLOW)
 			return FC_ALLOW;
 		hub->stats.acl_denied++;
-		fc_warn("ACL: refused %s %s on '%s' for %s client %s", access == FC_ACL_WRITE ? "write" : access == FC_ACL_READ ? "read" : "subscribe",
-			s->dev ? s->dev->name : "-", topic, s->vendor->name, c->id ? c->id : "?");
+		static const char *const what[] = {"?", "read", "write", "?", "subscribe", "?", "?", "?", "unsubscribe"};
+		fc_warn("ACL: refused %s of '%s' by %s client %s (device %s)", what[access & 8 ? 8 : access & 7], topic,
+			s->vendor->name, c->id ? c->id : "?", s->dev ? s->dev->name : "-");
 		return FC_DENY;
 	}
 	/* Users and automations (not fakecloud's clients). */

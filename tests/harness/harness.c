@@ -194,7 +194,7 @@ int fc_env_init(struct fc_env *e, const char *name, const char *const *extra_set
 		fprintf(stderr, "harness: fakecloud init failed (%d):\n%s\n", rc, out);
 		return -1;
 	}
-	char pass[256];
+	char pass[sizeof e->admin_pass];
 	if (read_file(passfile, pass, sizeof pass) <= 0) {
 		fprintf(stderr, "harness: no admin password file after init\n%s\n", out);
 		return -1;

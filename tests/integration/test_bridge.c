@@ -60,7 +60,9 @@ int main(void)
 	if (!dev)
 		goto out;
 	CHECK(fc_mq_subscribe(dev, "fctest/dev1/cmd", 1) == 1);
-	CHECK(fc_mq_subscribe(dev, "fctest/other/cmd", 1) == 128);
+	/* MQTT 3.1 has no SUBACK failure code: the refusal shows in the log (and nothing is delivered) */
+	fc_mq_subscribe(dev, "fctest/other/cmd", 1);
+	CHECK(fc_env_wait_broker_log(&e, "ACL: refused subscribe of 'fctest/other/cmd'", 1, WAIT));
 	CHECK(fc_mq_publish(dev, "fctest/dev1/hello", "{\"model\":\"T1000\",\"firmware\":\"2.0.1\"}", 1, false) == 0);
 	CHECK(payload_is(admin, "fakecloud/fctest_dev1/availability", "online"));
 
@@ -119,7 +121,7 @@ int main(void)
 		CHECK(fc_mq_publish(dev2, "fctest/dev1/cmd", "{\"state\":\"HIJACK\"}", 1, false) == 0);
 		CHECK(!fc_mq_wait_payload(dev, "fctest/dev1/cmd", "HIJACK", 300, NULL));
 		CHECK(!fc_mq_wait_payload(admin, "fakecloud/fctest_dev1", "HIJACK", 300, NULL));
-		CHECK(fc_env_broker_log_count(&e, "ACL: refused write") >= 1);
+		CHECK(fc_env_broker_log_count(&e, "ACL: refused write of 'fctest/dev1/") >= 1);
 	}
 
 	/* bridge/devices never carries a secret */
