@@ -65,6 +65,10 @@ bool fc_config_is_set(const struct fc_config *c, const char *section, const char
 /* Override a value programmatically (validated like the file). */
 int fc_config_set(struct fc_config *c, const char *section, const char *key, const char *value, char *err,
 		  size_t errlen);
+/* Items of a FC_CFG_LIST key (comma-separated, blanks around items trimmed, empty items skipped) into
+ * items[0..max). Returns the count, or -1 when the list has more than `max` items. A key that is not a
+ * LIST key aborts like an unknown key. */
+int fc_config_list(const struct fc_config *c, const char *section, const char *key, char items[][256], size_t max);
 
 /* Write a commented default configuration (every known key with its help and default) to `out`. */
 int fc_config_write_default(const struct fc_config *c, char *out, size_t outlen);
