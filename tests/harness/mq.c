@@ -75,7 +75,8 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
 		free(n);
 		return;
 	}
-	memcpy(n->msg.payload, msg->payload, (size_t)msg->payloadlen);
+	if (msg->payloadlen > 0)
+		memcpy(n->msg.payload, msg->payload, (size_t)msg->payloadlen);
 	n->msg.payload[msg->payloadlen] = 0;
 	n->msg.len = (size_t)msg->payloadlen;
 	n->msg.retain = msg->retain;
