@@ -28,13 +28,14 @@ static bool payload_is(struct fc_mq *m, const char *topic, const char *want)
 int main(void)
 {
 	struct fc_env e;
+	struct fc_mq *dev = NULL, *admin = NULL;
 	if (fc_env_init(&e, "bridge", NULL) != 0)
 		return 1;
 	char out[8192];
 	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device add fctest --id dev1 --password devpass-0123456789"), 0);
 	CHECK_INT(fc_env_start_broker(&e), 0);
 
-	struct fc_mq *admin = fc_mq_connect_admin(&e, "admin-test");
+	admin = fc_mq_connect_admin(&e, "admin-test");
 	CHECK(admin != NULL);
 	if (!admin)
 		goto out;
@@ -55,7 +56,7 @@ int main(void)
 	CHECK(bad == NULL);
 	CHECK_INT(rc, 5);
 	CHECK(fc_env_wait_broker_log(&e, "fctest: refused device dev1: wrong password", 1, WAIT));
-	struct fc_mq *dev = fc_mq_connect(&e, "fctest:dev1", "dev1", "devpass-0123456789", 3, &rc);
+	dev = fc_mq_connect(&e, "fctest:dev1", "dev1", "devpass-0123456789", 3, &rc);
 	CHECK(dev != NULL);
 	if (!dev)
 		goto out;
