@@ -67,7 +67,7 @@ static int cmd_version(struct cli *c, int argc, char **argv)
 	printf("fakecloud %s\nvendors:", FC_VERSION);
 	for (size_t i = 0; fc_vendors[i]; i++)
 		printf(" %s", fc_vendors[i]->name);
-	printf("\n");
+	printf("%s\n", fc_vendors[0] ? "" : " (none in this build)");
 	return CLI_OK;
 }
 
