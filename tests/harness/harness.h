@@ -55,6 +55,9 @@ struct fc_mq *fc_mq_connect(struct fc_env *e, const char *client_id, const char 
 /* Same over TLS to e->tls_port, trusting e->ca_cert. */
 struct fc_mq *fc_mq_connect_tls(struct fc_env *e, const char *client_id, const char *user, const char *pass,
 				int protocol, int *rc);
+/* Same over TLS-PSK to e->psk_port with the given identity and hex key. */
+struct fc_mq *fc_mq_connect_psk(struct fc_env *e, const char *client_id, const char *user, const char *pass,
+				const char *identity, const char *hexkey, int *rc);
 struct fc_mq *fc_mq_connect_admin(struct fc_env *e, const char *client_id);
 void fc_mq_close(struct fc_mq *m);
 /* Subscribe and wait for SUBACK; returns the granted QoS (128 = refused) or -1. */

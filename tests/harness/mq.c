@@ -111,8 +111,10 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const in
 	pthread_mutex_unlock(&q->mu);
 }
 
+enum transport { T_PLAIN, T_TLS, T_PSK };
+
 static struct fc_mq *connect_common(struct fc_env *e, const char *client_id, const char *user, const char *pass,
-				    int protocol, int *rc, bool tls)
+				    int protocol, int *rc, enum transport t, const char *identity, const char *hexkey)
 {
 	pthread_once(&lib_once, lib_init);
 	struct fc_mq *q = calloc(1, sizeof *q);
@@ -135,9 +137,12 @@ static struct fc_mq *connect_common(struct fc_env *e, const char *client_id, con
 	mosquitto_subscribe_callback_set(q->m, on_subscribe);
 	if (user)
 		mosquitto_username_pw_set(q->m, user, pass);
-	if (tls && mosquitto_tls_set(q->m, e->ca_cert, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS)
+	if (t == T_TLS && mosquitto_tls_set(q->m, e->ca_cert, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS)
 		goto fail;
-	if (mosquitto_connect(q->m, "127.0.0.1", tls ? e->tls_port : e->mqtt_port, 30) != MOSQ_ERR_SUCCESS) {
+	if (t == T_PSK && mosquitto_tls_psk_set(q->m, hexkey, identity, NULL) != MOSQ_ERR_SUCCESS)
+		goto fail;
+	int port = t == T_TLS ? e->tls_port : t == T_PSK ? e->psk_port : e->mqtt_port;
+	if (mosquitto_connect(q->m, "127.0.0.1", port, 30) != MOSQ_ERR_SUCCESS) {
 		if (rc)
 			*rc = -1;
 		goto fail;
@@ -167,13 +172,19 @@ fail:
 struct fc_mq *fc_mq_connect(struct fc_env *e, const char *client_id, const char *user, const char *pass,
 			    int protocol, int *rc)
 {
-	return connect_common(e, client_id, user, pass, protocol, rc, false);
+	return connect_common(e, client_id, user, pass, protocol, rc, T_PLAIN, NULL, NULL);
 }
 
 struct fc_mq *fc_mq_connect_tls(struct fc_env *e, const char *client_id, const char *user, const char *pass,
 				int protocol, int *rc)
 {
-	return connect_common(e, client_id, user, pass, protocol, rc, true);
+	return connect_common(e, client_id, user, pass, protocol, rc, T_TLS, NULL, NULL);
+}
+
+struct fc_mq *fc_mq_connect_psk(struct fc_env *e, const char *client_id, const char *user, const char *pass,
+				const char *identity, const char *hexkey, int *rc)
+{
+	return connect_common(e, client_id, user, pass, 4, rc, T_PSK, identity, hexkey);
 }
 
 struct fc_mq *fc_mq_connect_admin(struct fc_env *e, const char *client_id)

@@ -125,6 +125,32 @@ int main(void)
 		CHECK(fc_env_broker_log_count(&e, "ACL: refused write of 'fctest/dev1/") >= 1);
 	}
 
+	/* MQTT over TLS-PSK: the key comes from the vendor's PSK hook through the plugin; TLS with the
+	 * server certificate on the TLS listener as well */
+	CHECK_INT(fc_env_cli(&e, out, sizeof out,
+			     "device add fctest --id dev3 --password third-pass-0123456 --psk 00112233445566778899aabbccddeeff"),
+		  0);
+	struct fc_mq *pskdev = fc_mq_connect_psk(&e, "fctest:dev3", "dev3", "third-pass-0123456", "fctest:dev3",
+						 "00112233445566778899aabbccddeeff", &rc);
+	CHECK(pskdev != NULL);
+	if (pskdev) {
+		CHECK(fc_mq_publish(pskdev, "fctest/dev3/hello", "{\"model\":\"P1\"}", 1, false) == 0);
+		CHECK(payload_is(admin, "fakecloud/fctest_dev3/availability", "online"));
+	}
+	fc_mq_close(pskdev);
+	struct fc_mq *wrongpsk = fc_mq_connect_psk(&e, "fctest:dev3", "dev3", "third-pass-0123456", "fctest:dev3",
+						   "ffeeddccbbaa99887766554433221100", &rc);
+	CHECK(wrongpsk == NULL);
+	fc_mq_close(wrongpsk);
+	struct fc_mq *nopsk = fc_mq_connect_psk(&e, "fctest:dev9", "dev9", "x", "fctest:dev9",
+						"00112233445566778899aabbccddeeff", &rc);
+	CHECK(nopsk == NULL);
+	fc_mq_close(nopsk);
+	CHECK(fc_env_wait_broker_log(&e, "PSK identity for unknown device 'dev9'", 1, WAIT));
+	struct fc_mq *tlsdev = fc_mq_connect_tls(&e, "fctest:dev3", "dev3", "third-pass-0123456", 4, &rc);
+	CHECK(tlsdev != NULL);
+	fc_mq_close(tlsdev);
+
 	/* bridge/devices never carries a secret */
 	CHECK(fc_mq_wait_payload(admin, "fakecloud/bridge/devices", "\"name\":\"fctest_dev2\"", WAIT, &msg));
 	if (msg.payload) {

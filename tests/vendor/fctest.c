@@ -195,7 +195,41 @@ static int fctest_raw(struct fc_hub *hub, void *vs, struct fc_device *dev, const
 	return send_cmd(hub, dev, body);
 }
 
+/* MQTT TLS-PSK: identity "fctest:<id>", key = the device's secrets.psk (hex). */
+static int fctest_psk_key(struct fc_hub *hub, void *vs, const char *hint, const char *identity, char *hexkey,
+			  size_t cap)
+{
+	(void)vs;
+	(void)hint;
+	if (!identity || strncmp(identity, "fctest:", 7) != 0)
+		return 1;
+	const char *id = identity + 7;
+	if (!valid_id(id, strlen(id))) {
+		fc_warn("fctest: malformed PSK identity refused");
+		return -1;
+	}
+	struct fc_device_row row;
+	if (fc_ks_device_get(fc_hub_keystore(hub), "fctest", id, &row) != FC_KS_OK) {
+		fc_warn("fctest: PSK identity for unknown device '%s': import it with `fakecloud device add fctest ...`", id);
+		return -1;
+	}
+	const cJSON *psk = cJSON_GetObjectItemCaseSensitive(row.secrets, "psk");
+	int rc = -1;
+	size_t n = cJSON_IsString(psk) ? strlen(psk->valuestring) : 0;
+	if (n == 0 || n % 2 || n + 1 > cap || strspn(psk->valuestring, "0123456789abcdefABCDEF") != n) {
+		fc_warn("fctest: device '%s' has no usable psk", id);
+	} else {
+		for (size_t i = 0; i <= n; i++)
+			hexkey[i] = (char)(psk->valuestring[i] >= 'A' && psk->valuestring[i] <= 'F' ? psk->valuestring[i] + 32
+												  : psk->valuestring[i]);
+		rc = 0;
+	}
+	fc_device_row_free(&row);
+	return rc;
+}
+
 static const struct fc_vendor_broker fctest_broker = {
+	.psk_key = fctest_psk_key,
 	.auth = fctest_auth,
 	.acl = fctest_acl,
 	.is_protected_topic = fctest_protected,
