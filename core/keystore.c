@@ -570,56 +570,80 @@ int fc_keystore_integrity_check(struct fc_keystore *ks)
 	return result;
 }
 
-/* ---- devices --------------------------------------------------------------------------------------- */
+/* ---- devices and accounts: two tables of one shape ------------------------------------------------- */
 
-/* Fills a row from the current result of a DEV_COLS statement. -1 when a stored JSON value is bad. */
-static int device_row_load(sqlite3_stmt *s, struct fc_device_row *out)
+/* The fields of a device or an account row (id is vid or account_id), whichever struct holds them. */
+struct row_view {
+	char *vendor, *id, *name;
+	cJSON **secrets, **meta;
+	int64_t *created, *updated;
+};
+
+/* What tells the device table from the account table. Every row statement selects DEV_COLS or ACC_COLS
+ * and binds ?1 = vendor, ?2 = id. */
+struct table {
+	const char *noun; /* "device", "account": in log messages */
+	size_t id_cap, name_cap, row_size;
+	enum stmt_id put, get, each;
+	bool put_keeps_name; /* put binds ?7: keep the stored name of an existing row */
+	struct row_view (*view)(void *row);
+};
+
+static struct row_view device_view(void *row)
 {
-	memset(out, 0, sizeof *out);
-	copy_col(out->vendor, sizeof out->vendor, s, 0);
-	copy_col(out->vid, sizeof out->vid, s, 1);
-	copy_col(out->name, sizeof out->name, s, 2);
-	out->secrets = json_column(s, 3);
-	out->meta = json_column(s, 4);
-	out->created = sqlite3_column_int64(s, 5);
-	out->updated = sqlite3_column_int64(s, 6);
-	if (!out->secrets || !out->meta) {
-		fc_error("keystore: device %s/%s: stored JSON is not an object", out->vendor, out->vid);
-		fc_device_row_free(out);
+	struct fc_device_row *r = row;
+	return (struct row_view){r->vendor, r->vid, r->name, &r->secrets, &r->meta, &r->created, &r->updated};
+}
+
+static struct row_view account_view(void *row)
+{
+	struct fc_account_row *r = row;
+	return (struct row_view){r->vendor, r->account_id, r->name, &r->secrets, &r->meta, &r->created,
+				 &r->updated};
+}
+
+static const struct table devices = {"device", VID_CAP, NAME_CAP, sizeof(struct fc_device_row),
+				     ST_DEV_PUT, ST_DEV_GET, ST_DEV_EACH, true, device_view};
+static const struct table accounts = {"account", ACCOUNT_CAP, ACCOUNT_NAME_CAP, sizeof(struct fc_account_row),
+				      ST_ACC_PUT, ST_ACC_GET, ST_ACC_EACH, false, account_view};
+_Static_assert(sizeof(((struct fc_account_row *)0)->vendor) == VENDOR_CAP, "one vendor capacity");
+
+static void row_free(struct row_view v)
+{
+	cJSON_Delete(*v.secrets);
+	cJSON_Delete(*v.meta);
+	*v.secrets = NULL;
+	*v.meta = NULL;
+}
+
+/* Fills a row from the current result of a DEV_COLS / ACC_COLS statement. -1 when a stored JSON value
+ * is bad. */
+static int row_load(const struct table *t, sqlite3_stmt *s, void *row)
+{
+	memset(row, 0, t->row_size);
+	struct row_view v = t->view(row);
+	copy_col(v.vendor, VENDOR_CAP, s, 0);
+	copy_col(v.id, t->id_cap, s, 1);
+	copy_col(v.name, t->name_cap, s, 2);
+	*v.secrets = json_column(s, 3);
+	*v.meta = json_column(s, 4);
+	*v.created = sqlite3_column_int64(s, 5);
+	*v.updated = sqlite3_column_int64(s, 6);
+	if (!*v.secrets || !*v.meta) {
+		fc_error("keystore: %s %s/%s: stored JSON is not an object", t->noun, v.vendor, v.id);
+		row_free(v);
 		return -1;
 	}
-	register_secrets(out->secrets);
+	register_secrets(*v.secrets);
 	return 0;
 }
 
-void fc_device_row_free(struct fc_device_row *row)
+/* Insert or update (vendor, id); `keep_name` only where the table's put statement takes it. */
+static int row_put(struct fc_keystore *ks, const struct table *t, const char *vendor, const char *id,
+		   const char *name, bool keep_name, const cJSON *secrets, const cJSON *meta)
 {
-	if (!row)
-		return;
-	cJSON_Delete(row->secrets);
-	cJSON_Delete(row->meta);
-	row->secrets = NULL;
-	row->meta = NULL;
-}
-
-int fc_ks_device_put(struct fc_keystore *ks, const char *vendor, const char *vid, const char *name,
-		     const struct cJSON *secrets, const struct cJSON *meta)
-{
-	char defname[NAME_CAP];
-	if (!valid_id(vendor, VENDOR_CAP) || !valid_id(vid, VID_CAP))
+	if (!valid_id(vendor, VENDOR_CAP) || !valid_id(id, t->id_cap) || strlen(name) >= t->name_cap)
 		return FC_KS_EINVAL;
-	if (!name)
-		name = "";
-	/* "" names a new device "<vendor>_<vid>" and leaves the name of an existing one alone (a device
-	 * registering again must not undo a rename). */
-	bool keep_name = name[0] == '\0';
-	if (keep_name) {
-		if (default_name(vendor, vid, defname, sizeof defname))
-			return FC_KS_EINVAL;
-		name = defname;
-	} else if (strlen(name) >= NAME_CAP) {
-		return FC_KS_EINVAL;
-	}
 	struct json_arg sj, mj;
 	int result = json_arg_init(&sj, secrets);
 	if (result == FC_KS_OK)
@@ -631,21 +655,127 @@ int fc_ks_device_put(struct fc_keystore *ks, const char *vendor, const char *vid
 	register_secrets(secrets);
 	struct stmt st;
 	result = FC_KS_ERR;
-	if (stmt_get(ks, ST_DEV_PUT, &st))
+	if (stmt_get(ks, t->put, &st))
 		goto out;
 	bind_text(&st, 1, vendor);
-	bind_text(&st, 2, vid);
+	bind_text(&st, 2, id);
 	bind_text(&st, 3, name);
 	bind_text(&st, 4, sj.text);
 	bind_text(&st, 5, mj.text);
 	sqlite3_bind_int64(st.s, 6, (sqlite3_int64)time(NULL));
-	sqlite3_bind_int(st.s, 7, keep_name);
-	result = write_result(ks, sqlite3_step(st.s), "device put", vendor, vid);
+	if (t->put_keeps_name)
+		sqlite3_bind_int(st.s, 7, keep_name);
+	char what[32];
+	snprintf(what, sizeof what, "%s put", t->noun);
+	result = write_result(ks, sqlite3_step(st.s), what, vendor, id);
 	stmt_release(&st);
 out:
 	json_arg_free(&sj);
 	json_arg_free(&mj);
 	return result;
+}
+
+/* Runs a single-row query with its parameters already bound. An error is logged as "<what>: ..." or,
+ * given a vendor, "<what> <vendor>/<id>: ...". */
+static int row_fetch(struct fc_keystore *ks, const struct table *t, struct stmt *st, const char *what,
+		     const char *vendor, const char *id, void *out)
+{
+	int rc = sqlite3_step(st->s);
+	int result;
+	if (rc == SQLITE_ROW)
+		result = row_load(t, st->s, out) ? FC_KS_ERR : FC_KS_OK;
+	else if (rc == SQLITE_DONE)
+		result = FC_KS_NOTFOUND;
+	else {
+		if (vendor)
+			fc_error("keystore: %s %s/%s: %s", what, vendor, id, sqlite3_errmsg(ks->db));
+		else
+			fc_error("keystore: %s: %s", what, sqlite3_errmsg(ks->db));
+		result = FC_KS_ERR;
+	}
+	stmt_release(st);
+	return result;
+}
+
+/* The row of (vendor, id); `log_key` adds them to an error message. */
+static int row_get(struct fc_keystore *ks, const struct table *t, const char *vendor, const char *id,
+		   bool log_key, void *out)
+{
+	memset(out, 0, t->row_size);
+	if (!vendor || !id)
+		return FC_KS_EINVAL;
+	struct stmt st;
+	if (stmt_get(ks, t->get, &st))
+		return FC_KS_ERR;
+	bind_text(&st, 1, vendor);
+	bind_text(&st, 2, id);
+	char what[32];
+	snprintf(what, sizeof what, "%s get", t->noun);
+	return row_fetch(ks, t, &st, what, log_key ? vendor : NULL, id, out);
+}
+
+/* A caller's _each callback: the member for the table. */
+union each_fn {
+	int (*device)(void *ctx, const struct fc_device_row *row);
+	int (*account)(void *ctx, const struct fc_account_row *row);
+};
+
+/* Calls fn for each row (vendor NULL = all). A row whose JSON is bad is logged and skipped, and makes
+ * the result FC_KS_ERR; the other rows are still visited. */
+static int row_each(struct fc_keystore *ks, const struct table *t, const char *vendor, union each_fn fn,
+		    void *ctx)
+{
+	struct stmt st;
+	if (stmt_get(ks, t->each, &st))
+		return FC_KS_ERR;
+	bind_text(&st, 1, vendor);
+	int result = FC_KS_OK, rc;
+	while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
+		union {
+			struct fc_device_row device;
+			struct fc_account_row account;
+		} row;
+		if (row_load(t, st.s, &row)) {
+			result = FC_KS_ERR;
+			continue;
+		}
+		int stop = t == &devices ? fn.device(ctx, &row.device) : fn.account(ctx, &row.account);
+		row_free(t->view(&row));
+		if (stop)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fc_error("keystore: %s each: %s", t->noun, sqlite3_errmsg(ks->db));
+		result = FC_KS_ERR;
+	}
+	stmt_release(&st);
+	return result;
+}
+
+/* ---- devices --------------------------------------------------------------------------------------- */
+
+void fc_device_row_free(struct fc_device_row *row)
+{
+	if (row)
+		row_free(device_view(row));
+}
+
+int fc_ks_device_put(struct fc_keystore *ks, const char *vendor, const char *vid, const char *name,
+		     const struct cJSON *secrets, const struct cJSON *meta)
+{
+	char defname[NAME_CAP];
+	if (!name)
+		name = "";
+	/* "" names a new device "<vendor>_<vid>" and leaves the name of an existing one alone (a device
+	 * registering again must not undo a rename). */
+	bool keep_name = name[0] == '\0';
+	if (keep_name) {
+		if (!valid_id(vendor, VENDOR_CAP) || !valid_id(vid, VID_CAP) ||
+		    default_name(vendor, vid, defname, sizeof defname))
+			return FC_KS_EINVAL;
+		name = defname;
+	}
+	return row_put(ks, &devices, vendor, vid, name, keep_name, secrets, meta);
 }
 
 /* Shallow merge: each key of patch replaces the stored one; a JSON null removes it. */
@@ -751,34 +881,9 @@ int fc_ks_device_merge_secrets(struct fc_keystore *ks, const char *vendor, const
 	return device_merge(ks, vendor, vid, secrets_patch, true);
 }
 
-/* Runs a single-row device query with its parameters already bound. */
-static int device_fetch(struct fc_keystore *ks, struct stmt *st, const char *what, struct fc_device_row *out)
-{
-	int rc = sqlite3_step(st->s);
-	int result;
-	if (rc == SQLITE_ROW)
-		result = device_row_load(st->s, out) ? FC_KS_ERR : FC_KS_OK;
-	else if (rc == SQLITE_DONE)
-		result = FC_KS_NOTFOUND;
-	else {
-		fc_error("keystore: %s: %s", what, sqlite3_errmsg(ks->db));
-		result = FC_KS_ERR;
-	}
-	stmt_release(st);
-	return result;
-}
-
 int fc_ks_device_get(struct fc_keystore *ks, const char *vendor, const char *vid, struct fc_device_row *out)
 {
-	memset(out, 0, sizeof *out);
-	if (!vendor || !vid)
-		return FC_KS_EINVAL;
-	struct stmt st;
-	if (stmt_get(ks, ST_DEV_GET, &st))
-		return FC_KS_ERR;
-	bind_text(&st, 1, vendor);
-	bind_text(&st, 2, vid);
-	return device_fetch(ks, &st, "device get", out);
+	return row_get(ks, &devices, vendor, vid, false, out);
 }
 
 int fc_ks_device_get_by_name(struct fc_keystore *ks, const char *name, struct fc_device_row *out)
@@ -790,7 +895,7 @@ int fc_ks_device_get_by_name(struct fc_keystore *ks, const char *name, struct fc
 	if (stmt_get(ks, ST_DEV_GET_BY_NAME, &st))
 		return FC_KS_ERR;
 	bind_text(&st, 1, name);
-	return device_fetch(ks, &st, "device get by name", out);
+	return row_fetch(ks, &devices, &st, "device get by name", NULL, NULL, out);
 }
 
 int fc_ks_device_rename(struct fc_keystore *ks, const char *vendor, const char *vid, const char *new_name)
@@ -844,122 +949,29 @@ int fc_ks_device_delete(struct fc_keystore *ks, const char *vendor, const char *
 int fc_ks_device_each(struct fc_keystore *ks, const char *vendor,
 		      int (*fn)(void *ctx, const struct fc_device_row *row), void *ctx)
 {
-	struct stmt st;
 	if (!fn)
 		return FC_KS_EINVAL;
-	if (stmt_get(ks, ST_DEV_EACH, &st))
-		return FC_KS_ERR;
-	bind_text(&st, 1, vendor);
-	int result = FC_KS_OK, rc;
-	while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
-		struct fc_device_row row;
-		if (device_row_load(st.s, &row)) {
-			result = FC_KS_ERR; /* logged; the other rows are still visited */
-			continue;
-		}
-		int stop = fn(ctx, &row);
-		fc_device_row_free(&row);
-		if (stop)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fc_error("keystore: device each: %s", sqlite3_errmsg(ks->db));
-		result = FC_KS_ERR;
-	}
-	stmt_release(&st);
-	return result;
+	return row_each(ks, &devices, vendor, (union each_fn){.device = fn}, ctx);
 }
 
 /* ---- accounts -------------------------------------------------------------------------------------- */
 
-static int account_row_load(sqlite3_stmt *s, struct fc_account_row *out)
-{
-	memset(out, 0, sizeof *out);
-	copy_col(out->vendor, sizeof out->vendor, s, 0);
-	copy_col(out->account_id, sizeof out->account_id, s, 1);
-	copy_col(out->name, sizeof out->name, s, 2);
-	out->secrets = json_column(s, 3);
-	out->meta = json_column(s, 4);
-	out->created = sqlite3_column_int64(s, 5);
-	out->updated = sqlite3_column_int64(s, 6);
-	if (!out->secrets || !out->meta) {
-		fc_error("keystore: account %s/%s: stored JSON is not an object", out->vendor, out->account_id);
-		fc_account_row_free(out);
-		return -1;
-	}
-	register_secrets(out->secrets);
-	return 0;
-}
-
 void fc_account_row_free(struct fc_account_row *row)
 {
-	if (!row)
-		return;
-	cJSON_Delete(row->secrets);
-	cJSON_Delete(row->meta);
-	row->secrets = NULL;
-	row->meta = NULL;
+	if (row)
+		row_free(account_view(row));
 }
 
 int fc_ks_account_put(struct fc_keystore *ks, const char *vendor, const char *account_id, const char *name,
 		      const struct cJSON *secrets, const struct cJSON *meta)
 {
-	if (!valid_id(vendor, VENDOR_CAP) || !valid_id(account_id, ACCOUNT_CAP))
-		return FC_KS_EINVAL;
-	if (!name)
-		name = "";
-	if (strlen(name) >= ACCOUNT_NAME_CAP)
-		return FC_KS_EINVAL;
-	struct json_arg sj, mj;
-	int result = json_arg_init(&sj, secrets);
-	if (result == FC_KS_OK)
-		result = json_arg_init(&mj, meta);
-	else
-		mj.owned = NULL;
-	if (result != FC_KS_OK)
-		goto out;
-	register_secrets(secrets);
-	struct stmt st;
-	result = FC_KS_ERR;
-	if (stmt_get(ks, ST_ACC_PUT, &st))
-		goto out;
-	bind_text(&st, 1, vendor);
-	bind_text(&st, 2, account_id);
-	bind_text(&st, 3, name);
-	bind_text(&st, 4, sj.text);
-	bind_text(&st, 5, mj.text);
-	sqlite3_bind_int64(st.s, 6, (sqlite3_int64)time(NULL));
-	result = write_result(ks, sqlite3_step(st.s), "account put", vendor, account_id);
-	stmt_release(&st);
-out:
-	json_arg_free(&sj);
-	json_arg_free(&mj);
-	return result;
+	return row_put(ks, &accounts, vendor, account_id, name ? name : "", false, secrets, meta);
 }
 
 int fc_ks_account_get(struct fc_keystore *ks, const char *vendor, const char *account_id,
 		      struct fc_account_row *out)
 {
-	memset(out, 0, sizeof *out);
-	if (!vendor || !account_id)
-		return FC_KS_EINVAL;
-	struct stmt st;
-	if (stmt_get(ks, ST_ACC_GET, &st))
-		return FC_KS_ERR;
-	bind_text(&st, 1, vendor);
-	bind_text(&st, 2, account_id);
-	int rc = sqlite3_step(st.s);
-	int result;
-	if (rc == SQLITE_ROW)
-		result = account_row_load(st.s, out) ? FC_KS_ERR : FC_KS_OK;
-	else if (rc == SQLITE_DONE)
-		result = FC_KS_NOTFOUND;
-	else {
-		fc_error("keystore: account get %s/%s: %s", vendor, account_id, sqlite3_errmsg(ks->db));
-		result = FC_KS_ERR;
-	}
-	stmt_release(&st);
-	return result;
+	return row_get(ks, &accounts, vendor, account_id, true, out);
 }
 
 int fc_ks_account_delete(struct fc_keystore *ks, const char *vendor, const char *account_id)
@@ -970,30 +982,9 @@ int fc_ks_account_delete(struct fc_keystore *ks, const char *vendor, const char 
 int fc_ks_account_each(struct fc_keystore *ks, const char *vendor,
 		       int (*fn)(void *ctx, const struct fc_account_row *row), void *ctx)
 {
-	struct stmt st;
 	if (!fn)
 		return FC_KS_EINVAL;
-	if (stmt_get(ks, ST_ACC_EACH, &st))
-		return FC_KS_ERR;
-	bind_text(&st, 1, vendor);
-	int result = FC_KS_OK, rc;
-	while ((rc = sqlite3_step(st.s)) == SQLITE_ROW) {
-		struct fc_account_row row;
-		if (account_row_load(st.s, &row)) {
-			result = FC_KS_ERR;
-			continue;
-		}
-		int stop = fn(ctx, &row);
-		fc_account_row_free(&row);
-		if (stop)
-			break;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		fc_error("keystore: account each: %s", sqlite3_errmsg(ks->db));
-		result = FC_KS_ERR;
-	}
-	stmt_release(&st);
-	return result;
+	return row_each(ks, &accounts, vendor, (union each_fn){.account = fn}, ctx);
 }
 
 /* ---- tokens ---------------------------------------------------------------------------------------- */

@@ -76,6 +76,22 @@ void cli_parse_begin(struct cli_parse *p, const char *cmd, int argc, char **argv
 /* Index into opts (a {NULL} terminated table), or one of CLI_P_*. */
 int cli_parse_next(struct cli_parse *p, const struct cli_opt *opts);
 
+/* The usual loop over cli_parse_next: flags, options whose last value wins, a few positionals. */
+#define CLI_ARGS_MAX_OPTS 8
+#define CLI_ARGS_MAX_POS 4
+struct cli_args {
+	bool given[CLI_ARGS_MAX_OPTS];        /* opts[i] was given */
+	const char *value[CLI_ARGS_MAX_OPTS]; /* its value, the last one given (options with has_arg) */
+	const char *pos[CLI_ARGS_MAX_POS];
+	size_t npos;
+};
+/* Parses argv (argv[0] = the command) against opts (at most CLI_ARGS_MAX_OPTS entries), taking up to
+ * max_pos (<= CLI_ARGS_MAX_POS) positionals; one more is an "unexpected argument". Stops at the first
+ * problem, in argument order. Returns CLI_OK to go on, CLI_USAGE after printing the error, or CLI_P_HELP
+ * after help() printed the usage (the command then exits CLI_OK). */
+int cli_parse_args(const char *cmd, int argc, char **argv, const struct cli_opt *opts, size_t max_pos,
+		   void (*help)(void), struct cli_args *a);
+
 /* ---- config and keystore ---- */
 /* Loads the configuration chosen by the global options (core + vendor keys). NULL after printing
  * a one-line error (missing file: says how to create it). Free with cli_config_free. */
@@ -88,6 +104,9 @@ const struct fc_config_key *const *cli_config_tables(void);
 /* The vendor called `name` in this build; NULL after printing
  * "unknown vendor 'x' (known: a, b)" as a usage error. */
 const struct fc_vendor *cli_vendor(const char *cmd, const char *name);
+/* A vendor's usage lines for `fakecloud <form> <vendor> ...` (form: "device add", "provision"), each
+ * prefixed; "fakecloud <form> <vendor> ..." when the vendor gives none. */
+void cli_print_vendor_usage(const char *prefix, const char *form, const char *vendor, const char *usage);
 
 /* Opens the keystore named by core.store. NULL after printing a one-line error. */
 struct fc_keystore *cli_keystore_open(const struct fc_config *cfg, const char *cmd);
@@ -96,6 +115,17 @@ struct fc_keystore *cli_keystore_open(const struct fc_config *cfg, const char *c
 void cli_keystore_close(struct fc_keystore *ks, const struct fc_config *cfg);
 /* chown of the database file and its -wal/-shm companions (those that exist). 0 or -1 with errno. */
 int cli_keystore_chown(const char *path, long uid, long gid);
+
+/* The configuration and the keystore it names, for commands that need both. */
+struct cli_store {
+	struct fc_config *cfg;
+	struct fc_keystore *ks;
+};
+/* cli_config_load + cli_keystore_open: CLI_OK, or CLI_FAIL after printing a one-line error (then nothing
+ * is left open). */
+int cli_store_open(const struct cli *c, const char *cmd, struct cli_store *s);
+/* cli_keystore_close + cli_config_free. */
+void cli_store_close(struct cli_store *s);
 
 /* When running as root: uid/gid owning the directory of the config file (the state directory), so
  * files written for the broker stay readable by it. Otherwise -1/-1. */

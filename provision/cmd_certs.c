@@ -81,27 +81,17 @@ static void usage(void)
 int cmd_certs(struct cli *c, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"show", false}, {NULL, false}};
-	struct cli_parse p;
-	bool show = false;
-	cli_parse_begin(&p, "certs", argc, argv);
-	for (int k; (k = cli_parse_next(&p, opts)) != CLI_P_END;) {
-		if (k == CLI_P_HELP) {
-			usage();
-			return CLI_OK;
-		}
-		if (k == CLI_P_ERR)
-			return CLI_USAGE;
-		if (k == CLI_P_POS)
-			return cli_usage_error("certs", "unexpected argument '%s'", p.arg);
-		show = true;
-	}
+	struct cli_args a;
+	int rc = cli_parse_args("certs", argc, argv, opts, 0, usage, &a);
+	if (rc != CLI_OK)
+		return rc == CLI_P_HELP ? CLI_OK : rc;
 	struct fc_config *cfg = cli_config_load(c, "certs");
 	if (!cfg)
 		return CLI_FAIL;
 	long uid, gid;
 	cli_state_owner(cfg, &uid, &gid);
-	int rc = cli_certs_ensure(cfg, uid, gid, "certs", "");
-	if (rc == CLI_OK && show) {
+	rc = cli_certs_ensure(cfg, uid, gid, "certs", "");
+	if (rc == CLI_OK && a.given[0]) {
 		static const char *const keys[2] = {"ca_cert", "cert"};
 		static const char *const titles[2] = {"CA certificate", "server certificate"};
 		for (size_t i = 0; i < 2 && rc == CLI_OK; i++) {

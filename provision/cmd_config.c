@@ -60,30 +60,17 @@ static int get_value(const struct fc_config *cfg, const char *name)
 int cmd_config(struct cli *c, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"defaults", false}, {"get", true}, {NULL, false}};
-	struct cli_parse p;
-	bool defaults = false;
-	const char *get = NULL;
-	cli_parse_begin(&p, CMD, argc, argv);
-	for (int k; (k = cli_parse_next(&p, opts)) != CLI_P_END;) {
-		if (k == CLI_P_HELP) {
-			usage();
-			return CLI_OK;
-		}
-		if (k == CLI_P_ERR)
-			return CLI_USAGE;
-		if (k == CLI_P_POS)
-			return cli_usage_error(CMD, "unexpected argument '%s'", p.arg);
-		if (k == 0)
-			defaults = true;
-		else
-			get = p.arg;
-	}
+	struct cli_args a;
+	int rc = cli_parse_args(CMD, argc, argv, opts, 0, usage, &a);
+	if (rc != CLI_OK)
+		return rc == CLI_P_HELP ? CLI_OK : rc;
+	bool defaults = a.given[0];
+	const char *get = a.value[1];
 	if (defaults && get)
 		return cli_usage_error(CMD, "--defaults and --get exclude each other");
 	struct fc_config *cfg = defaults ? cli_config_defaults(NULL) : cli_config_load(c, CMD);
 	if (!cfg)
 		return CLI_FAIL;
-	int rc = CLI_OK;
 	if (get) {
 		rc = get_value(cfg, get);
 	} else {

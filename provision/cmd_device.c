@@ -27,57 +27,37 @@ static void usage(void)
 
 /* ---- shared ---- */
 
-struct dev_ctx {
-	struct fc_config *cfg;
-	struct fc_keystore *ks;
-};
-
-static int dev_open(struct cli *c, const char *cmd, struct dev_ctx *d)
+/* Opens the configuration and keystore and finds the device called `name` in it: CLI_OK (close with
+ * dev_close), or CLI_FAIL after printing why (nothing left open). */
+static int dev_open_named(struct cli *c, const char *cmd, const char *name, struct cli_store *s,
+			  struct fc_device_row *row)
 {
-	d->ks = NULL;
-	d->cfg = cli_config_load(c, cmd);
-	if (!d->cfg)
+	if (cli_store_open(c, cmd, s) != CLI_OK)
 		return CLI_FAIL;
-	d->ks = cli_keystore_open(d->cfg, cmd);
-	if (!d->ks) {
-		cli_config_free(d->cfg);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
+	int r = fc_ks_device_get_by_name(s->ks, name, row);
+	if (r == FC_KS_OK)
+		return CLI_OK;
+	if (r == FC_KS_NOTFOUND)
+		cli_fail(cmd, "no device named '%s' (see 'fakecloud device list')", name);
+	else
+		cli_fail(cmd, "cannot read the keystore");
+	cli_store_close(s);
+	return CLI_FAIL;
 }
 
-static void dev_close(struct dev_ctx *d)
+static void dev_close(struct cli_store *s, struct fc_device_row *row)
 {
-	cli_keystore_close(d->ks, d->cfg);
-	cli_config_free(d->cfg);
+	fc_device_row_free(row);
+	cli_store_close(s);
 }
 
-/* Options of `opts` set flags[index]; collects up to max positionals. Returns -1 after printing help,
- * else an exit code. */
-static int simple_args(const char *cmd, int argc, char **argv, const struct cli_opt *opts, bool *flags,
-		       const char **pos, size_t max, size_t *npos, void (*help)(void))
+/* Tells the running broker that this device changed. */
+static void dev_notify(const struct cli_store *s, const struct fc_device_row *row)
 {
-	struct cli_parse p;
-	size_t n = 0;
-	cli_parse_begin(&p, cmd, argc, argv);
-	*npos = 0;
-	for (int k; (k = cli_parse_next(&p, opts)) != CLI_P_END;) {
-		if (k == CLI_P_HELP) {
-			help();
-			return -1;
-		}
-		if (k == CLI_P_ERR)
-			return CLI_USAGE;
-		if (k == CLI_P_POS) {
-			if (n >= max)
-				return cli_usage_error(cmd, "unexpected argument '%s'", p.arg);
-			pos[n++] = p.arg;
-			*npos = n;
-		} else if (k >= 0) {
-			flags[k] = true;
-		}
-	}
-	return CLI_OK;
+	struct cli_change ch;
+	snprintf(ch.vendor, sizeof ch.vendor, "%s", row->vendor);
+	snprintf(ch.vid, sizeof ch.vid, "%s", row->vid);
+	cli_notify(s->cfg, s->ks, &ch, 1);
 }
 
 static void format_time(int64_t t, char *out, size_t outlen)
@@ -132,19 +112,17 @@ static void list_help(void)
 static int dev_list(struct cli *c, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"json", false}, {NULL, false}};
-	bool flags[1] = {false};
-	const char *pos[1];
-	size_t npos;
-	int rc = simple_args("device list", argc, argv, opts, flags, pos, 0, &npos, list_help);
-	if (rc)
-		return rc < 0 ? CLI_OK : rc;
-	struct dev_ctx d;
-	if ((rc = dev_open(c, "device list", &d)) != CLI_OK)
+	struct cli_args args;
+	int rc = cli_parse_args("device list", argc, argv, opts, 0, list_help, &args);
+	if (rc != CLI_OK)
+		return rc == CLI_P_HELP ? CLI_OK : rc;
+	struct cli_store d;
+	if ((rc = cli_store_open(c, "device list", &d)) != CLI_OK)
 		return rc;
 	struct list_acc a = {0};
 	if (fc_ks_device_each(d.ks, NULL, list_cb, &a) < 0 || a.oom) {
 		rc = cli_fail("device list", "cannot read the keystore");
-	} else if (flags[0]) {
+	} else if (args.given[0]) {
 		cJSON *arr = cJSON_CreateArray();
 		for (size_t i = 0; arr && i < a.n; i++) {
 			cJSON *o = cJSON_CreateObject();
@@ -180,7 +158,7 @@ static int dev_list(struct cli *c, int argc, char **argv)
 			       a.v[i].created);
 	}
 	free(a.v);
-	dev_close(&d);
+	cli_store_close(&d);
 	return rc;
 }
 
@@ -196,9 +174,7 @@ static void add_help(void)
 	for (size_t i = 0; fc_vendors[i]; i++) {
 		const struct fc_vendor_cli *vc = fc_vendors[i]->cli;
 		if (vc && vc->device_add) {
-			char fallback[96];
-			snprintf(fallback, sizeof fallback, "fakecloud device add %s ...", fc_vendors[i]->name);
-			cli_print_lines("  ", vc->add_usage, fallback);
+			cli_print_vendor_usage("  ", "device add", fc_vendors[i]->name, vc->add_usage);
 			any = true;
 		}
 	}
@@ -243,17 +219,14 @@ static int dev_vendor(struct cli *c, int argc, char **argv, bool add)
 	if (!hook)
 		return cli_usage_error(cmd, "vendor '%s' does not support '%s'", v->name, cmd);
 	if (cli_wants_help(argc - 1, argv + 1)) {
-		if (add) {
-			char fallback[96];
-			snprintf(fallback, sizeof fallback, "fakecloud device add %s ...", v->name);
-			cli_print_lines("usage: ", v->cli->add_usage, fallback);
-		}
+		if (add)
+			cli_print_vendor_usage("usage: ", "device add", v->name, v->cli->add_usage);
 		else
 			export_help();
 		return CLI_OK;
 	}
-	struct dev_ctx d;
-	int rc = dev_open(c, cmd, &d);
+	struct cli_store d;
+	int rc = cli_store_open(c, cmd, &d);
 	if (rc)
 		return rc;
 	struct fc_cli fc = {.ks = d.ks, .cfg = d.cfg, .out = stdout, .err = stderr};
@@ -261,7 +234,7 @@ static int dev_vendor(struct cli *c, int argc, char **argv, bool add)
 		rc = cli_run_vendor_hook(&fc, v->name, hook, argc - 1, argv + 1);
 	else
 		rc = hook(&fc, argc - 1, argv + 1);
-	dev_close(&d);
+	cli_store_close(&d);
 	return rc;
 }
 
@@ -296,25 +269,17 @@ static int dev_remove(struct cli *c, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"forget-keys", false}, {NULL, false}};
 	const char *cmd = "device remove";
-	bool flags[1] = {false};
-	const char *pos[1];
-	size_t npos;
-	int rc = simple_args(cmd, argc, argv, opts, flags, pos, 1, &npos, remove_help);
-	if (rc)
-		return rc < 0 ? CLI_OK : rc;
-	if (npos != 1)
+	struct cli_args a;
+	int rc = cli_parse_args(cmd, argc, argv, opts, 1, remove_help, &a);
+	if (rc != CLI_OK)
+		return rc == CLI_P_HELP ? CLI_OK : rc;
+	if (a.npos != 1)
 		return cli_usage_error(cmd, "missing <name>");
-	struct dev_ctx d;
-	if ((rc = dev_open(c, cmd, &d)) != CLI_OK)
-		return rc;
+	struct cli_store d;
 	struct fc_device_row row;
-	memset(&row, 0, sizeof row);
-	int r = fc_ks_device_get_by_name(d.ks, pos[0], &row);
-	if (r == FC_KS_NOTFOUND) {
-		rc = cli_fail(cmd, "no device named '%s' (see 'fakecloud device list')", pos[0]);
-	} else if (r != FC_KS_OK) {
-		rc = cli_fail(cmd, "cannot read the keystore");
-	} else if (!flags[0]) {
+	if ((rc = dev_open_named(c, cmd, a.pos[0], &d, &row)) != CLI_OK)
+		return rc;
+	if (!a.given[0]) {
 		char names[512];
 		secret_names(row.secrets, names, sizeof names);
 		rc = cli_fail(cmd,
@@ -325,14 +290,9 @@ static int dev_remove(struct cli *c, int argc, char **argv)
 		rc = cli_fail(cmd, "cannot delete '%s' from the keystore", row.name);
 	} else {
 		printf("removed '%s' (%s %s) and its keys\n", row.name, row.vendor, row.vid);
-		struct cli_change ch;
-		snprintf(ch.vendor, sizeof ch.vendor, "%s", row.vendor);
-		snprintf(ch.vid, sizeof ch.vid, "%s", row.vid);
-		cli_notify(d.cfg, d.ks, &ch, 1);
+		dev_notify(&d, &row);
 	}
-	if (r == FC_KS_OK)
-		fc_device_row_free(&row);
-	dev_close(&d);
+	dev_close(&d, &row);
 	return rc;
 }
 
@@ -351,46 +311,34 @@ static int dev_rename(struct cli *c, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{NULL, false}};
 	const char *cmd = "device rename";
-	bool flags[1];
-	const char *pos[2];
-	size_t npos;
-	int rc = simple_args(cmd, argc, argv, opts, flags, pos, 2, &npos, rename_help);
-	if (rc)
-		return rc < 0 ? CLI_OK : rc;
-	if (npos != 2)
+	struct cli_args a;
+	int rc = cli_parse_args(cmd, argc, argv, opts, 2, rename_help, &a);
+	if (rc != CLI_OK)
+		return rc == CLI_P_HELP ? CLI_OK : rc;
+	if (a.npos != 2)
 		return cli_usage_error(cmd, "expected <from> <to>");
+	const char *to = a.pos[1];
 	char err[256] = "";
-	if (!fc_name_valid(pos[1], err, sizeof err))
-		return cli_usage_error(cmd, "invalid name '%s': %s", pos[1], err[0] ? err : "not allowed");
-	struct dev_ctx d;
-	if ((rc = dev_open(c, cmd, &d)) != CLI_OK)
-		return rc;
+	if (!fc_name_valid(to, err, sizeof err))
+		return cli_usage_error(cmd, "invalid name '%s': %s", to, err[0] ? err : "not allowed");
+	struct cli_store d;
 	struct fc_device_row row;
-	memset(&row, 0, sizeof row);
-	int r = fc_ks_device_get_by_name(d.ks, pos[0], &row);
-	if (r == FC_KS_NOTFOUND) {
-		rc = cli_fail(cmd, "no device named '%s' (see 'fakecloud device list')", pos[0]);
-	} else if (r != FC_KS_OK) {
-		rc = cli_fail(cmd, "cannot read the keystore");
-	} else if (!strcmp(row.name, pos[1])) {
+	if ((rc = dev_open_named(c, cmd, a.pos[0], &d, &row)) != CLI_OK)
+		return rc;
+	if (!strcmp(row.name, to)) {
 		printf("'%s' already has that name\n", row.name);
 	} else {
-		int w = fc_ks_device_rename(d.ks, row.vendor, row.vid, pos[1]);
+		int w = fc_ks_device_rename(d.ks, row.vendor, row.vid, to);
 		if (w == FC_KS_EXISTS) {
-			rc = cli_fail(cmd, "the name '%s' is already taken", pos[1]);
+			rc = cli_fail(cmd, "the name '%s' is already taken", to);
 		} else if (w != FC_KS_OK) {
 			rc = cli_fail(cmd, "cannot rename '%s' in the keystore", row.name);
 		} else {
-			printf("renamed '%s' to '%s' (%s %s)\n", row.name, pos[1], row.vendor, row.vid);
-			struct cli_change ch;
-			snprintf(ch.vendor, sizeof ch.vendor, "%s", row.vendor);
-			snprintf(ch.vid, sizeof ch.vid, "%s", row.vid);
-			cli_notify(d.cfg, d.ks, &ch, 1);
+			printf("renamed '%s' to '%s' (%s %s)\n", row.name, to, row.vendor, row.vid);
+			dev_notify(&d, &row);
 		}
 	}
-	if (r == FC_KS_OK)
-		fc_device_row_free(&row);
-	dev_close(&d);
+	dev_close(&d, &row);
 	return rc;
 }
 

@@ -23,20 +23,11 @@ static void usage(void)
 int cmd_dns(struct cli *c, int argc, char **argv)
 {
 	static const struct cli_opt opts[] = {{"ip", true}, {NULL, false}};
-	struct cli_parse p;
-	const char *ip = NULL;
-	cli_parse_begin(&p, CMD, argc, argv);
-	for (int k; (k = cli_parse_next(&p, opts)) != CLI_P_END;) {
-		if (k == CLI_P_HELP) {
-			usage();
-			return CLI_OK;
-		}
-		if (k == CLI_P_ERR)
-			return CLI_USAGE;
-		if (k == CLI_P_POS)
-			return cli_usage_error(CMD, "unexpected argument '%s'", p.arg);
-		ip = p.arg;
-	}
+	struct cli_args a;
+	int rc = cli_parse_args(CMD, argc, argv, opts, 0, usage, &a);
+	if (rc != CLI_OK)
+		return rc == CLI_P_HELP ? CLI_OK : rc;
+	const char *ip = a.value[0];
 	unsigned char addr[sizeof(struct in6_addr)];
 	if (ip && inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
 		return cli_usage_error(CMD, "--ip: '%s' is not an IP address", ip);
@@ -46,7 +37,6 @@ int cmd_dns(struct cli *c, int argc, char **argv)
 	static char hosts[MAX_NAMES][256], ips[MAX_NAMES][256];
 	int nh = fc_config_list(cfg, "tls", "hostnames", hosts, MAX_NAMES);
 	int ni = fc_config_list(cfg, "tls", "ips", ips, MAX_NAMES);
-	int rc = CLI_OK;
 	if (nh < 0 || ni < 0) {
 		rc = cli_fail(CMD, "tls.hostnames or tls.ips has more than %d entries", MAX_NAMES);
 		goto out;

@@ -19,9 +19,7 @@ static void usage(void)
 	for (size_t i = 0; fc_vendors[i]; i++) {
 		const struct fc_vendor_cli *vc = fc_vendors[i]->cli;
 		if (vc && vc->provision) {
-			char fallback[96];
-			snprintf(fallback, sizeof fallback, "fakecloud provision %s ...", fc_vendors[i]->name);
-			cli_print_lines("  ", vc->provision_usage, fallback);
+			cli_print_vendor_usage("  ", "provision", fc_vendors[i]->name, vc->provision_usage);
 			any = true;
 		}
 	}
@@ -44,22 +42,14 @@ int cmd_provision(struct cli *c, int argc, char **argv)
 	if (!v->cli || !v->cli->provision)
 		return cli_usage_error(CMD, "vendor '%s' has no provisioning", v->name);
 	if (cli_wants_help(argc - 1, argv + 1)) {
-		char fallback[96];
-		snprintf(fallback, sizeof fallback, "fakecloud provision %s ...", v->name);
-		cli_print_lines("usage: ", v->cli->provision_usage, fallback);
+		cli_print_vendor_usage("usage: ", "provision", v->name, v->cli->provision_usage);
 		return CLI_OK;
 	}
-	struct fc_config *cfg = cli_config_load(c, CMD);
-	if (!cfg)
+	struct cli_store s;
+	if (cli_store_open(c, CMD, &s) != CLI_OK)
 		return CLI_FAIL;
-	struct fc_keystore *ks = cli_keystore_open(cfg, CMD);
-	if (!ks) {
-		cli_config_free(cfg);
-		return CLI_FAIL;
-	}
-	struct fc_cli fc = {.ks = ks, .cfg = cfg, .out = stdout, .err = stderr};
+	struct fc_cli fc = {.ks = s.ks, .cfg = s.cfg, .out = stdout, .err = stderr};
 	int rc = cli_run_vendor_hook(&fc, v->name, v->cli->provision, argc - 1, argv + 1);
-	cli_keystore_close(ks, cfg);
-	cli_config_free(cfg);
+	cli_store_close(&s);
 	return rc;
 }

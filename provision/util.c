@@ -12,6 +12,34 @@
 #include "core/vendor.h"
 #include "provision/cli.h"
 
+/* ---- options ---- */
+
+int cli_parse_args(const char *cmd, int argc, char **argv, const struct cli_opt *opts, size_t max_pos,
+		   void (*help)(void), struct cli_args *a)
+{
+	struct cli_parse p;
+	memset(a, 0, sizeof *a);
+	cli_parse_begin(&p, cmd, argc, argv);
+	for (int k; (k = cli_parse_next(&p, opts)) != CLI_P_END;) {
+		if (k == CLI_P_HELP) {
+			help();
+			return CLI_P_HELP;
+		}
+		if (k == CLI_P_ERR)
+			return CLI_USAGE;
+		if (k == CLI_P_POS) {
+			if (a->npos >= max_pos || a->npos >= CLI_ARGS_MAX_POS)
+				return cli_usage_error(cmd, "unexpected argument '%s'", p.arg);
+			a->pos[a->npos++] = p.arg;
+		} else if (k >= 0 && k < CLI_ARGS_MAX_OPTS) {
+			a->given[k] = true;
+			if (opts[k].has_arg)
+				a->value[k] = p.arg;
+		}
+	}
+	return CLI_OK;
+}
+
 /* ---- configuration ---- */
 
 const struct fc_config_key *const *cli_config_tables(void)
@@ -73,6 +101,15 @@ const struct fc_vendor *cli_vendor(const char *cmd, const char *name)
 	const struct fc_vendor *v = fc_vendor_find(fc_vendors, name);
 	if (v)
 		return v;
+	/* "<vendor>-<kind>" (e.g. meross-account) goes to <vendor>'s hooks, which see the whole word. */
+	const char *dash = strchr(name, '-');
+	if (dash && (size_t)(dash - name) < 32) {
+		char prefix[32];
+		memcpy(prefix, name, (size_t)(dash - name));
+		prefix[dash - name] = 0;
+		if ((v = fc_vendor_find(fc_vendors, prefix)))
+			return v;
+	}
 	char known[512] = "";
 	size_t len = 0;
 	for (size_t i = 0; fc_vendors[i] && len < sizeof known; i++) {
@@ -82,6 +119,13 @@ const struct fc_vendor *cli_vendor(const char *cmd, const char *name)
 	}
 	cli_usage_error(cmd, "unknown vendor '%s' (known: %s)", name, known[0] ? known : "none");
 	return NULL;
+}
+
+void cli_print_vendor_usage(const char *prefix, const char *form, const char *vendor, const char *usage)
+{
+	char fallback[96];
+	snprintf(fallback, sizeof fallback, "fakecloud %s %s ...", form, vendor);
+	cli_print_lines(prefix, usage, fallback);
 }
 
 /* ---- keystore ---- */
@@ -124,6 +168,26 @@ void cli_keystore_close(struct fc_keystore *ks, const struct fc_config *cfg)
 	cli_dirname(path, dir, sizeof dir);
 	if (stat(dir, &st) == 0)
 		cli_keystore_chown(path, (long)st.st_uid, (long)st.st_gid);
+}
+
+int cli_store_open(const struct cli *c, const char *cmd, struct cli_store *s)
+{
+	s->ks = NULL;
+	s->cfg = cli_config_load(c, cmd);
+	if (!s->cfg)
+		return CLI_FAIL;
+	s->ks = cli_keystore_open(s->cfg, cmd);
+	if (!s->ks) {
+		cli_config_free(s->cfg);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+void cli_store_close(struct cli_store *s)
+{
+	cli_keystore_close(s->ks, s->cfg);
+	cli_config_free(s->cfg);
 }
 
 void cli_state_owner(const struct fc_config *cfg, long *uid, long *gid)

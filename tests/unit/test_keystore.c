@@ -41,6 +41,22 @@ static cJSON *obj(const char *json)
 	return v;
 }
 
+/* The string member `key` of a JSON object; NULL when absent or not a string. */
+static const char *str_at(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/* True when opening path fails; err (cleared first) holds the reason. */
+static bool open_refused(const char *path, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	struct fc_keystore *ks = fc_keystore_open(path, err, errlen);
+	bool refused = ks == NULL;
+	fc_keystore_close(ks);
+	return refused;
+}
+
 /* Direct SQL on the database file, bypassing the keystore. */
 static int raw_exec(const char *path, const char *sql)
 {
@@ -96,8 +112,8 @@ static void test_devices(void)
 	struct fc_device_row r;
 	CHECK_INT(fc_ks_device_get(ks, "meross", "uuid1", &r), FC_KS_OK);
 	CHECK_STR(r.name, "meross_uuid1");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.secrets, "key")), "k1-secret-value");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "model")), "mss310");
+	CHECK_STR(str_at(r.secrets, "key"), "k1-secret-value");
+	CHECK_STR(str_at(r.meta, "model"), "mss310");
 	CHECK(r.created > 0 && r.updated >= r.created);
 	int64_t created = r.created;
 	fc_device_row_free(&r);
@@ -118,7 +134,7 @@ static void test_devices(void)
 	CHECK_INT(fc_ks_device_put(ks, "meross", "uuid1", "", sec, meta2), FC_KS_OK);
 	CHECK_INT(fc_ks_device_get_by_name(ks, "kitchen", &r), FC_KS_OK);
 	CHECK_STR(r.vid, "uuid1");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "fw")), "2.0");
+	CHECK_STR(str_at(r.meta, "fw"), "2.0");
 	CHECK(cJSON_GetObjectItemCaseSensitive(r.meta, "ip") == NULL); /* put replaces meta */
 	CHECK_INT(r.created, created);
 	fc_device_row_free(&r);
@@ -138,19 +154,19 @@ static void test_devices(void)
 	cJSON *patch = obj("{\"fw\":\"3.0\",\"mac\":\"aa:bb\",\"model\":null}");
 	CHECK_INT(fc_ks_device_merge_meta(ks, "meross", "uuid1", patch), FC_KS_OK);
 	CHECK_INT(fc_ks_device_get(ks, "meross", "uuid1", &r), FC_KS_OK);
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "fw")), "3.0");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "mac")), "aa:bb");
+	CHECK_STR(str_at(r.meta, "fw"), "3.0");
+	CHECK_STR(str_at(r.meta, "mac"), "aa:bb");
 	CHECK(cJSON_GetObjectItemCaseSensitive(r.meta, "model") == NULL);
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.secrets, "key")), "k1-secret-value");
+	CHECK_STR(str_at(r.secrets, "key"), "k1-secret-value");
 	fc_device_row_free(&r);
 	CHECK_INT(fc_ks_device_merge_meta(ks, "meross", "nope", patch), FC_KS_NOTFOUND);
 
 	cJSON *spatch = obj("{\"key\":\"k2-secret-value\",\"psk\":{\"id\":\"x\",\"key\":\"nested-secret-1\"}}");
 	CHECK_INT(fc_ks_device_merge_secrets(ks, "meross", "uuid1", spatch), FC_KS_OK);
 	CHECK_INT(fc_ks_device_get(ks, "meross", "uuid1", &r), FC_KS_OK);
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.secrets, "key")), "k2-secret-value");
+	CHECK_STR(str_at(r.secrets, "key"), "k2-secret-value");
 	CHECK(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(r.secrets, "psk")));
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "fw")), "3.0");
+	CHECK_STR(str_at(r.meta, "fw"), "3.0");
 	fc_device_row_free(&r);
 
 	/* JSON arguments must be objects. */
@@ -189,8 +205,8 @@ static void test_devices(void)
 		return;
 	CHECK_INT(fc_ks_device_get(ks, "meross", "uuid1", &r), FC_KS_OK);
 	CHECK_STR(r.name, "meross_uuid1");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "fw")), "3.0");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.secrets, "key")), "k2-secret-value");
+	CHECK_STR(str_at(r.meta, "fw"), "3.0");
+	CHECK_STR(str_at(r.secrets, "key"), "k2-secret-value");
 	fc_device_row_free(&r);
 	CHECK_INT(fc_ks_device_get_by_name(ks, "porch", &r), FC_KS_OK);
 	fc_device_row_free(&r);
@@ -330,8 +346,8 @@ static void test_accounts(void)
 	CHECK_INT(fc_ks_account_put(ks, "meross", "u2", "", sec, NULL), FC_KS_OK);
 	CHECK_INT(fc_ks_account_get(ks, "meross", "u1", &r), FC_KS_OK);
 	CHECK_STR(r.name, "me");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.secrets, "key")), "account-key-123456");
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r.meta, "email")), "a@b.c");
+	CHECK_STR(str_at(r.secrets, "key"), "account-key-123456");
+	CHECK_STR(str_at(r.meta, "email"), "a@b.c");
 	int64_t created = r.created;
 	fc_account_row_free(&r);
 	CHECK_INT(fc_ks_account_put(ks, "meross", "u1", "me2", NULL, meta), FC_KS_OK);
@@ -613,10 +629,7 @@ static void test_migrations(void)
 	ks = open_ok(path);
 	fc_keystore_close(ks);
 	CHECK_INT(raw_exec(path, "PRAGMA user_version = 99"), SQLITE_OK);
-	err[0] = '\0';
-	ks = fc_keystore_open(path, err, sizeof err);
-	CHECK(ks == NULL);
-	fc_keystore_close(ks);
+	CHECK(open_refused(path, err, sizeof err));
 	CHECK(strstr(err, "schema version 99 is newer") != NULL);
 	CHECK(strchr(err, '\n') == NULL);
 	CHECK_INT(raw_int(path, "PRAGMA user_version"), 99);
@@ -625,10 +638,7 @@ static void test_migrations(void)
 	 * remains (its transaction is rolled back). */
 	path_in_tmp(path, sizeof path, "foreign.db");
 	CHECK_INT(raw_exec(path, "CREATE TABLE tokens (x INTEGER)"), SQLITE_OK);
-	err[0] = '\0';
-	ks = fc_keystore_open(path, err, sizeof err);
-	CHECK(ks == NULL);
-	fc_keystore_close(ks);
+	CHECK(open_refused(path, err, sizeof err));
 	CHECK(strstr(err, "migration 0 -> 1 failed") != NULL);
 	CHECK_INT(raw_int(path, "PRAGMA user_version"), 0);
 	CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'devices'"), 0);
@@ -641,10 +651,7 @@ static void test_migrations(void)
 			fputs("not a database ", f);
 		fclose(f);
 	}
-	err[0] = '\0';
-	ks = fc_keystore_open(path, err, sizeof err);
-	CHECK(ks == NULL);
-	fc_keystore_close(ks);
+	CHECK(open_refused(path, err, sizeof err));
 	CHECK(err[0] != '\0');
 
 	/* Several processes opening the same fresh database at once: all succeed, migrated once. */
