@@ -2,6 +2,9 @@
  * here (and in tests/vendor/vendors_test.c so the test build has it too). */
 #include "core/vendor.h"
 
+extern const struct fc_vendor meross_vendor;
+
 const struct fc_vendor *const fc_vendors[] = {
+	&meross_vendor,
 	NULL,
 };

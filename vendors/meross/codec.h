@@ -1,0 +1,81 @@
+/* Meross codec: pure functions on buffers (no I/O, no broker, no keystore).
+ * Facts: ../shared/protocols/meross.md §1 (credentials), §2 (message format and signing). */
+#ifndef FC_MEROSS_CODEC_H
+#define FC_MEROSS_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cJSON;
+
+#define MEROSS_UUID_LEN 32
+#define MEROSS_MAX_MESSAGE (64 * 1024) /* larger device messages are refused unparsed */
+
+/* ---- credentials (§1) ---- */
+
+/* "fmware:<uuid>[_<suffix>]" -> uuid (32 chars of [0-9A-Za-z]). 0 on success, -1 if not this shape. */
+int meross_parse_device_client_id(const char *client_id, char uuid[MEROSS_UUID_LEN + 1]);
+/* "app:<appId>" -> appId ([0-9A-Za-z], 1..64 chars). 0 / -1. */
+int meross_parse_app_client_id(const char *client_id, char *app_id, size_t cap);
+/* Device password "<userId>_<md5hex>": userId decimal (1..19 digits, "0" allowed), md5hex 32 hex chars
+ * (any case). 0 / -1. */
+int meross_parse_device_password(const char *password, char *user_id, size_t cap, char md5hex[33]);
+/* md5hex(mac + key), lowercase: the second half of a device password. */
+void meross_device_password_hash(const char *mac, const char *key, size_t keylen, char out[33]);
+/* App client password: md5hex(userId + key). */
+void meross_app_password(const char *user_id, const char *key, size_t keylen, char out[33]);
+/* MAC as devices send it: 6 colon-separated lowercase hex pairs. */
+bool meross_mac_valid(const char *mac);
+
+/* ---- messages (§2) ---- */
+
+/* sign = md5hex(messageId + key + decimal(timestamp)) */
+void meross_sign(const char *message_id, const char *key, size_t keylen, int64_t timestamp, char out[33]);
+
+struct meross_msg {
+	char message_id[64];
+	char namespace_[96];
+	char method[16];       /* GET GETACK SET SETACK PUSH ERROR (as sent, not validated beyond length) */
+	char from[256];
+	char sign[64];
+	char trigger_src[32];
+	char uuid[64];
+	int64_t timestamp;     /* seconds (devices without time send uptime) */
+	int64_t timestamp_ms;  /* 0..999 when present, else -1 */
+	int payload_version;
+	struct cJSON *header;  /* the whole parsed header object (owned by root) */
+	struct cJSON *payload; /* the payload object (owned by root); never NULL after a successful parse */
+	struct cJSON *root;    /* owner of everything; free with meross_msg_free */
+};
+
+/* Parse one message. Bounded: refuses len > MEROSS_MAX_MESSAGE, non-objects, missing header/payload,
+ * missing or non-string messageId/namespace/method/sign, non-integer timestamp, over-long fields.
+ * On failure returns -1 and writes a short specific reason to err (e.g. "header.namespace missing"). */
+int meross_msg_parse(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen);
+void meross_msg_free(struct meross_msg *m);
+/* 1 when sign == md5(messageId + key + timestamp) (case-insensitive hex compare), else 0. */
+int meross_msg_verify(const struct meross_msg *m, const char *key, size_t keylen);
+
+struct meross_out {
+	const char *namespace_;
+	const char *method;
+	const char *from;          /* reply-to topic, e.g. "/appliance/<uuid>/publish" */
+	const char *message_id;    /* NULL: a fresh random 32-hex id (written to message_id_out) */
+	const char *trigger_src;   /* NULL: omitted */
+	int64_t timestamp;         /* seconds */
+	int timestamp_ms;          /* 0..999 */
+};
+
+/* Build a signed message {"header":{...},"payload":payload}. `payload` is not consumed (copied).
+ * Returns a malloc'd NUL-terminated JSON string (free with free()), or NULL. message_id_out (33 bytes,
+ * optional) receives the id used. */
+char *meross_msg_build(const struct meross_out *o, const struct cJSON *payload, const char *key, size_t keylen,
+		       char message_id_out[33]);
+/* A reply carrying the request's own header back (same messageId, timestamp, timestampMs and sign;
+ * `uuid` dropped; method/triggerSrc/from replaced when non-NULL) with a new payload. This is how the
+ * cloud answers Clock and ConsumptionConfig PUSHes (§3.2, §3.3): no key needed. */
+char *meross_msg_echo(const struct meross_msg *req, const char *method, const char *trigger_src, const char *from,
+		      const struct cJSON *payload);
+
+#endif

@@ -1,0 +1,700 @@
+/* Meross device sessions on the broker (meross.md §1-§4): login, confinement, the bind handshake,
+ * signature checks, state, commands. Runs on the broker thread; talks to core only. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/crypto.h"
+#include "core/keystore.h"
+#include "core/log.h"
+#include "vendors/meross/meross_internal.h"
+
+#define NS_BIND "Appliance.Control.Bind"
+#define NS_CLOCK "Appliance.System.Clock"
+#define NS_ALL "Appliance.System.All"
+#define NS_ABILITY "Appliance.System.Ability"
+#define NS_TIME "Appliance.System.Time"
+#define NS_CONSUMPTION_CONFIG "Appliance.Control.ConsumptionConfig"
+#define NS_SUBDEVICE_LIST "Appliance.Hub.SubdeviceList"
+
+/* Online devices, for polling and timeouts in tick. */
+struct online {
+	struct fc_device *dev;
+	struct online *next;
+};
+
+struct session_vs {
+	struct meross_vs cfg;
+	struct online *online;
+};
+
+static struct session_vs *SV(void *vs) { return vs; }
+static struct meross_dev *MD(struct fc_device *dev) { return dev ? dev->vdata : NULL; }
+
+static void online_add(struct session_vs *sv, struct fc_device *dev)
+{
+	for (struct online *o = sv->online; o; o = o->next)
+		if (o->dev == dev)
+			return;
+	struct online *o = calloc(1, sizeof *o);
+	if (!o)
+		return;
+	o->dev = dev;
+	o->next = sv->online;
+	sv->online = o;
+}
+
+static void online_del(struct session_vs *sv, struct fc_device *dev)
+{
+	for (struct online **p = &sv->online; *p; p = &(*p)->next)
+		if ((*p)->dev == dev) {
+			struct online *o = *p;
+			*p = o->next;
+			free(o);
+			return;
+		}
+}
+
+/* ---------------------------------------------------------------- pending requests */
+
+static void pending_free(struct meross_pending *p)
+{
+	cJSON_Delete(p->set);
+	free(p);
+}
+
+static void pending_clear(struct meross_dev *md)
+{
+	while (md->pending) {
+		struct meross_pending *p = md->pending;
+		md->pending = p->next;
+		pending_free(p);
+	}
+}
+
+static struct meross_pending *pending_take(struct meross_dev *md, const char *message_id)
+{
+	for (struct meross_pending **pp = &md->pending; *pp; pp = &(*pp)->next)
+		if (strcmp((*pp)->message_id, message_id) == 0) {
+			struct meross_pending *p = *pp;
+			*pp = p->next;
+			return p;
+		}
+	return NULL;
+}
+
+static void free_md(void *vdata)
+{
+	struct meross_dev *md = vdata;
+	if (!md)
+		return;
+	pending_clear(md);
+	for (size_t i = 0; i < sizeof md->ability_args / sizeof md->ability_args[0]; i++)
+		cJSON_Delete(md->ability_args[i]);
+	fc_secret_wipe(&md->key);
+	free(md);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void topic_of(const struct meross_dev *md, const char *leaf, char *out, size_t cap)
+{
+	snprintf(out, cap, "/appliance/%s/%s", md->uuid, leaf);
+}
+
+static int publish(struct fc_hub *hub, struct meross_dev *md, char *json)
+{
+	if (!json)
+		return -1;
+	char topic[96];
+	topic_of(md, "subscribe", topic, sizeof topic);
+	int rc = fc_broker_publish_to(fc_hub_broker(hub), md->client_id, topic, json, strlen(json), 1);
+	free(json);
+	return rc;
+}
+
+static int send_msg(struct fc_hub *hub, struct meross_dev *md, const char *ns, const char *method, const cJSON *payload,
+		    const char *message_id, char id_out[33])
+{
+	int64_t now = fc_hub_now_ms(hub);
+	char from[96];
+	topic_of(md, "publish", from, sizeof from);
+	struct meross_out o = {.namespace_ = ns,
+			       .method = method,
+			       .from = from,
+			       .message_id = message_id,
+			       .trigger_src = "CloudControl",
+			       .timestamp = now / 1000,
+			       .timestamp_ms = (int)(now % 1000)};
+	return publish(hub, md, meross_msg_build(&o, payload, fc_secret_reveal(&md->key), fc_secret_len(&md->key), id_out));
+}
+
+/* Send a request and remember it so the reply can be matched. `set` (normalised attributes, may be NULL)
+ * is applied to the state when the SETACK arrives. */
+static int request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
+		   const cJSON *set, bool user)
+{
+	struct meross_dev *md = MD(dev);
+	char id[33];
+	if (send_msg(hub, md, ns, method, payload, NULL, id) != 0)
+		return -1;
+	struct meross_pending *p = calloc(1, sizeof *p);
+	if (!p)
+		return 0;
+	snprintf(p->message_id, sizeof p->message_id, "%s", id);
+	snprintf(p->namespace_, sizeof p->namespace_, "%s", ns);
+	p->set = set ? cJSON_Duplicate(set, true) : NULL;
+	p->sent_ms = fc_hub_now_ms(hub);
+	p->user = user;
+	p->next = md->pending;
+	md->pending = p;
+	return 0;
+}
+
+int meross_send(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
+		char message_id_out[33])
+{
+	return send_msg(hub, MD(dev), ns, method, payload, NULL, message_id_out);
+}
+
+/* GET every namespace of the device that has a GET (all = false: only the polled ones). */
+static void get_all(struct fc_hub *hub, struct fc_device *dev, bool all)
+{
+	struct meross_dev *md = MD(dev);
+	for (size_t i = 0; i < meross_n_namespaces; i++) {
+		const struct meross_ns *ns = &meross_namespaces[i];
+		if (!(md->abilities & (1u << i)) || !ns->get_payload || (!all && !ns->poll))
+			continue;
+		cJSON *p = ns->get_payload(md);
+		request(hub, dev, ns->name, "GET", p, NULL, false);
+		cJSON_Delete(p);
+	}
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int m_init(struct fc_hub *hub, void **vs)
+{
+	struct session_vs *sv = calloc(1, sizeof *sv);
+	if (!sv)
+		return -1;
+	const struct fc_config *cfg = fc_hub_config(hub);
+	sv->cfg.electricity_interval_ms = fc_config_int(cfg, "meross", "electricity_interval") * 1000;
+	sv->cfg.command_timeout_ms = fc_config_int(cfg, "meross", "command_timeout") * 1000;
+	sv->cfg.time_sync = fc_config_bool(cfg, "meross", "time_sync");
+	snprintf(sv->cfg.timezone, sizeof sv->cfg.timezone, "%s", fc_config_str(cfg, "core", "timezone"));
+	if (meross_account_ensure_default(fc_hub_keystore(hub)) < 0) {
+		free(sv);
+		return -1;
+	}
+	*vs = sv;
+	return 0;
+}
+
+static void m_cleanup(struct fc_hub *hub, void *vs)
+{
+	(void)hub;
+	struct session_vs *sv = vs;
+	while (sv->online)
+		online_del(sv, sv->online->dev);
+	free(sv);
+}
+
+/* ---------------------------------------------------------------- auth + ACL */
+
+static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_client *c, const char *username,
+			      const char *password, struct fc_device **dev)
+{
+	(void)vs;
+	char uuid[MEROSS_UUID_LEN + 1];
+	if (!c->id || meross_parse_device_client_id(c->id, uuid) != 0)
+		return FC_DEFER;
+	char uid[24], hash[33], want[33];
+	if (!username || !meross_mac_valid(username)) {
+		fc_warn("meross: refused device %s: its username must be its MAC address (aa:bb:cc:dd:ee:ff)", uuid);
+		return FC_DENY;
+	}
+	if (!password || meross_parse_device_password(password, uid, sizeof uid, hash) != 0) {
+		fc_warn("meross: refused device %s: its password is not of the form <userId>_<md5>", uuid);
+		return FC_DENY;
+	}
+	struct meross_account acct;
+	int rc = meross_account_get(fc_hub_keystore(hub), uid, &acct);
+	if (rc != FC_KS_OK) {
+		fc_warn("meross: refused device %s: it is configured for userId %s, which fakecloud does not know; "
+			"import that account with `fakecloud device add meross-account --user-id %s --key <key>` or "
+			"re-home the device with `fakecloud provision meross`",
+			uuid, uid, uid);
+		return FC_DENY;
+	}
+	meross_device_password_hash(username, fc_secret_reveal(&acct.key), fc_secret_len(&acct.key), want);
+	for (char *p = hash; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
+	if (!fc_ct_equal(hash, want, 32)) {
+		fc_warn("meross: refused device %s: wrong password for userId %s (the device was configured with "
+			"another key for that account)",
+			uuid, uid);
+		fc_secret_wipe(&acct.key);
+		return FC_DENY;
+	}
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "mac", username);
+	cJSON_AddStringToObject(meta, "user_id", uid);
+	*dev = fc_hub_device_ensure(hub, &meross_vendor, uuid, NULL, meta);
+	if (*dev)
+		fc_ks_device_merge_meta(fc_hub_keystore(hub), "meross", uuid, meta);
+	cJSON_Delete(meta);
+	if (!*dev) {
+		fc_secret_wipe(&acct.key);
+		return FC_DENY;
+	}
+	struct meross_dev *md = MD(*dev);
+	if (!md) {
+		md = calloc(1, sizeof *md);
+		if (!md) {
+			fc_secret_wipe(&acct.key);
+			return FC_DENY;
+		}
+		md->channels = 1;
+		(*dev)->vdata = md;
+	}
+	snprintf(md->uuid, sizeof md->uuid, "%s", uuid);
+	snprintf(md->user_id, sizeof md->user_id, "%s", uid);
+	snprintf(md->mac, sizeof md->mac, "%s", username);
+	snprintf(md->client_id, sizeof md->client_id, "%s", c->id);
+	md->key = acct.key;
+	fc_secret_wipe(&acct.key);
+	md->bound = false;
+	pending_clear(md);
+	return FC_ALLOW;
+}
+
+static bool topic_is(const char *topic, const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	return strncmp(topic, a, la) == 0 && strncmp(topic + la, b, lb) == 0 && strcmp(topic + la + lb, c) == 0;
+}
+
+static enum fc_verdict m_acl(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev,
+			     const char *topic, int access)
+{
+	(void)hub;
+	(void)vs;
+	(void)c;
+	struct meross_dev *md = MD(dev);
+	if (!md)
+		return FC_DENY;
+	if (access == FC_ACL_WRITE) {
+		if (topic_is(topic, "/appliance/", md->uuid, "/publish"))
+			return FC_ALLOW;
+		/* Replies to app requests go to the app's topic of the device's own account (§1). */
+		char app[48];
+		snprintf(app, sizeof app, "/app/%s", md->user_id);
+		size_t n = strlen(app);
+		if (strncmp(topic, app, n) == 0 && (strcmp(topic + n, "/subscribe") == 0 ||
+						     (topic[n] == '-' && strchr(topic + n + 1, '/') &&
+						      strcmp(strchr(topic + n + 1, '/'), "/subscribe") == 0)))
+			return FC_ALLOW;
+		return FC_DENY;
+	}
+	return topic_is(topic, "/appliance/", md->uuid, "/subscribe") ? FC_ALLOW : FC_DENY;
+}
+
+static bool m_protected(const char *topic)
+{
+	if (strncmp(topic, "/appliance/", 11) != 0)
+		return false;
+	const char *slash = strchr(topic + 11, '/');
+	return slash && strcmp(slash, "/subscribe") == 0;
+}
+
+/* ---------------------------------------------------------------- device messages */
+
+static void apply_state(struct fc_hub *hub, struct fc_device *dev, const char *ns_name, const cJSON *payload)
+{
+	const struct meross_ns *ns = meross_ns_find(ns_name, NULL);
+	if (!ns || !ns->to_state)
+		return;
+	cJSON *patch = cJSON_CreateObject();
+	ns->to_state(payload, patch, MD(dev));
+	if (cJSON_GetArraySize(patch) > 0)
+		fc_hub_device_update_state(hub, dev, patch);
+	cJSON_Delete(patch);
+}
+
+static void rebuild_exposes(struct fc_hub *hub, struct fc_device *dev)
+{
+	struct meross_dev *md = MD(dev);
+	if (!md->abilities)
+		return;
+	struct fc_exposes x = {0};
+	meross_build_exposes(md, &x);
+	fc_hub_device_set_exposes(hub, dev, &x);
+	fc_exposes_free(&x);
+}
+
+static const cJSON *path(const cJSON *o, const char *a, const char *b, const char *c)
+{
+	o = cJSON_GetObjectItemCaseSensitive(o, a);
+	if (b)
+		o = cJSON_GetObjectItemCaseSensitive(o, b);
+	if (c)
+		o = cJSON_GetObjectItemCaseSensitive(o, c);
+	return o;
+}
+
+static void on_all(struct fc_hub *hub, struct fc_device *dev, const cJSON *payload)
+{
+	struct meross_dev *md = MD(dev);
+	const cJSON *sys = path(payload, "all", "system", NULL);
+	const char *type = cJSON_GetStringValue(path(sys, "hardware", "type", NULL));
+	const char *fw = cJSON_GetStringValue(path(sys, "firmware", "version", NULL));
+	const char *ip = cJSON_GetStringValue(path(sys, "firmware", "innerIp", NULL));
+	fc_hub_device_set_info(hub, dev, type, fw, ip);
+	int before = md->channels;
+	const cJSON *digest = path(payload, "all", "digest", NULL);
+	cJSON *tx = cJSON_CreateObject();
+	cJSON_AddItemReferenceToObject(tx, "togglex", (cJSON *)cJSON_GetObjectItemCaseSensitive(digest, "togglex"));
+	apply_state(hub, dev, "Appliance.Control.ToggleX", tx);
+	cJSON_Delete(tx);
+	/* Legacy firmware: "control":{"toggle":{...}} instead of digest. */
+	const cJSON *control = path(payload, "all", "control", NULL);
+	if (control)
+		apply_state(hub, dev, "Appliance.Control.Toggle", control);
+	if (md->channels != before)
+		rebuild_exposes(hub, dev);
+}
+
+static void on_ability(struct fc_hub *hub, struct fc_device *dev, const cJSON *payload)
+{
+	struct meross_dev *md = MD(dev);
+	const cJSON *ab = cJSON_GetObjectItemCaseSensitive(payload, "ability");
+	if (!cJSON_IsObject(ab))
+		return;
+	md->abilities = 0;
+	for (size_t i = 0; i < meross_n_namespaces && i < sizeof md->ability_args / sizeof md->ability_args[0]; i++) {
+		cJSON_Delete(md->ability_args[i]);
+		md->ability_args[i] = NULL;
+		const cJSON *a = cJSON_GetObjectItemCaseSensitive(ab, meross_namespaces[i].name);
+		if (!a)
+			continue;
+		md->abilities |= 1u << i;
+		md->ability_args[i] = cJSON_Duplicate(a, true);
+	}
+	rebuild_exposes(hub, dev);
+	get_all(hub, dev, true); /* initial state */
+}
+
+static void on_bound(struct fc_hub *hub, struct session_vs *sv, struct fc_device *dev, const struct fc_client *c)
+{
+	struct meross_dev *md = MD(dev);
+	bool first = !md->bound;
+	md->bound = true;
+	fc_hub_device_set_online(hub, dev, c, true);
+	online_add(sv, dev);
+	if (!first)
+		return;
+	cJSON *empty = cJSON_CreateObject();
+	request(hub, dev, NS_ALL, "GET", empty, NULL, false);
+	request(hub, dev, NS_ABILITY, "GET", empty, NULL, false);
+	cJSON_Delete(empty);
+	if (sv->cfg.time_sync) {
+		/* Timezone and time; the transition rules (timeRule) are left empty: the device keeps local time
+		 * from the timezone name where its firmware knows it. */
+		cJSON *t = cJSON_CreateObject();
+		cJSON *time = cJSON_AddObjectToObject(t, "time");
+		cJSON_AddNumberToObject(time, "timestamp", (double)(fc_hub_now_ms(hub) / 1000));
+		cJSON_AddStringToObject(time, "timezone", sv->cfg.timezone);
+		cJSON_AddArrayToObject(time, "timeRule");
+		request(hub, dev, NS_TIME, "SET", t, NULL, false);
+		cJSON_Delete(t);
+	}
+	for (size_t i = 0; i < sizeof md->next_poll_ms / sizeof md->next_poll_ms[0]; i++)
+		md->next_poll_ms[i] = fc_hub_now_ms(hub) + sv->cfg.electricity_interval_ms;
+}
+
+static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct meross_msg *m)
+{
+	struct meross_dev *md = MD(dev);
+	struct meross_pending *p = pending_take(md, m->message_id);
+	if (strcmp(m->method, "ERROR") == 0) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(m->payload, "error");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+		const char *detail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "detail"));
+		fc_hub_bridge_log(hub, p && p->user ? FC_LOG_ERROR : FC_LOG_WARN, dev,
+				  "%s %s refused by the device: error %g%s%s", m->namespace_, p ? "request" : "message",
+				  cJSON_IsNumber(code) ? code->valuedouble : -1.0, detail ? ", " : "", detail ? detail : "");
+	} else if (strcmp(m->namespace_, NS_ALL) == 0) {
+		on_all(hub, dev, m->payload);
+	} else if (strcmp(m->namespace_, NS_ABILITY) == 0) {
+		on_ability(hub, dev, m->payload);
+	} else {
+		apply_state(hub, dev, m->namespace_, m->payload);
+		if (p && p->set && strcmp(m->method, "SETACK") == 0)
+			fc_hub_device_update_state(hub, dev, p->set);
+	}
+	if (p)
+		pending_free(p);
+}
+
+static bool truthy(const cJSON *v)
+{
+	return cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble != 0);
+}
+
+/* Where "needReply" sits in a Hub.SubdeviceList PUSH is not documented (meross.md §3.5): accept it at
+ * the top of the payload or one object below. */
+static bool needs_reply(const cJSON *payload)
+{
+	if (truthy(cJSON_GetObjectItemCaseSensitive(payload, "needReply")))
+		return true;
+	const cJSON *child;
+	cJSON_ArrayForEach(child, payload)
+	{
+		if (cJSON_IsObject(child) && truthy(cJSON_GetObjectItemCaseSensitive(child, "needReply")))
+			return true;
+	}
+	return false;
+}
+
+static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev,
+				 const char *topic, const void *payload, size_t len)
+{
+	struct session_vs *sv = SV(vs);
+	struct meross_dev *md = MD(dev);
+	if (!md)
+		return FC_DENY;
+	struct meross_msg m;
+	char err[128];
+	if (meross_msg_parse(payload, len, &m, err, sizeof err) != 0) {
+		sv->cfg.malformed++;
+		fc_warn("meross: %s: dropped a malformed message on %s: %s", dev->name, topic, err);
+		return FC_DENY;
+	}
+	if (!meross_msg_verify(&m, fc_secret_reveal(&md->key), fc_secret_len(&md->key))) {
+		sv->cfg.bad_signs++;
+		md->bad_signs++;
+		fc_hub_bridge_log(hub, FC_LOG_WARN, dev,
+				  "dropped %s %s with a bad signature (%u so far): the device signs with another key "
+				  "than its account's",
+				  m.namespace_, m.method, md->bad_signs);
+		meross_msg_free(&m);
+		return FC_DENY;
+	}
+	snprintf(md->client_id, sizeof md->client_id, "%s", c->id);
+	fc_hub_device_raw(hub, dev, m.root);
+	int64_t now = fc_hub_now_ms(hub);
+	bool push = strcmp(m.method, "PUSH") == 0;
+	if (strcmp(m.namespace_, NS_BIND) == 0 && strcmp(m.method, "SET") == 0) {
+		cJSON *empty = cJSON_CreateObject();
+		send_msg(hub, md, NS_BIND, "SETACK", empty, m.message_id, NULL);
+		cJSON_Delete(empty);
+		on_bound(hub, sv, dev, c);
+	} else if (strcmp(m.namespace_, NS_BIND) == 0 && push) {
+		on_bound(hub, sv, dev, c); /* old firmware: Bind PUSH, no reply expected */
+	} else if (strcmp(m.namespace_, NS_CLOCK) == 0 && push) {
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(cJSON_AddObjectToObject(p, "clock"), "timestamp", (double)(now / 1000));
+		publish(hub, md, meross_msg_echo(&m, "PUSH", "CloudControl", NULL, p));
+		cJSON_Delete(p);
+	} else if ((strcmp(m.namespace_, NS_CONSUMPTION_CONFIG) == 0 && push) ||
+		   (strcmp(m.namespace_, NS_SUBDEVICE_LIST) == 0 && push && needs_reply(m.payload))) {
+		/* Echo: the reply these devices wait for (§3.3, §3.5). */
+		publish(hub, md, meross_msg_echo(&m, "PUSH", "CloudControl", NULL, m.payload));
+	} else if (strcmp(m.method, "GETACK") == 0 || strcmp(m.method, "SETACK") == 0 || strcmp(m.method, "ERROR") == 0) {
+		on_reply(hub, dev, &m);
+	} else if (push) {
+		apply_state(hub, dev, m.namespace_, m.payload);
+	}
+	meross_msg_free(&m);
+	return FC_ALLOW;
+}
+
+static void m_disconnect(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev)
+{
+	(void)hub;
+	struct meross_dev *md = MD(dev);
+	if (!md || !c->id || strcmp(c->id, md->client_id) != 0 || dev->session != c->handle)
+		return; /* an older connection of a device that already reconnected */
+	md->bound = false;
+	pending_clear(md);
+	online_del(SV(vs), dev);
+}
+
+static void m_removed(struct fc_hub *hub, void *vs, struct fc_device *dev)
+{
+	(void)hub;
+	online_del(SV(vs), dev);
+}
+
+static void m_tick(struct fc_hub *hub, void *vs, int64_t now)
+{
+	struct session_vs *sv = SV(vs);
+	for (struct online *o = sv->online; o; o = o->next) {
+		struct fc_device *dev = o->dev;
+		struct meross_dev *md = MD(dev);
+		if (!md || !md->bound)
+			continue;
+		if (now >= md->next_poll_ms[0]) {
+			md->next_poll_ms[0] = now + sv->cfg.electricity_interval_ms;
+			get_all(hub, dev, false);
+		}
+		for (struct meross_pending **pp = &md->pending; *pp;) {
+			struct meross_pending *p = *pp;
+			if (now - p->sent_ms < sv->cfg.command_timeout_ms) {
+				pp = &p->next;
+				continue;
+			}
+			fc_hub_bridge_log(hub, p->user ? FC_LOG_ERROR : FC_LOG_WARN, dev, "no reply to %s within %lld s",
+					  p->namespace_, (long long)(sv->cfg.command_timeout_ms / 1000));
+			*pp = p->next;
+			pending_free(p);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- plain-topic commands */
+
+static const struct meross_ns *setter_for(const struct meross_dev *md, const char *prop)
+{
+	for (size_t i = 0; i < meross_n_namespaces; i++) {
+		const struct meross_ns *ns = &meross_namespaces[i];
+		if ((md->abilities & (1u << i)) && ns->sets && ns->set_payload && ns->sets(prop))
+			return ns;
+	}
+	return NULL;
+}
+
+static int m_command(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSON *set, char *err, size_t errlen)
+{
+	(void)vs;
+	struct meross_dev *md = MD(dev);
+	if (!md || !md->bound) {
+		snprintf(err, errlen, "device has not completed its bind handshake");
+		return -1;
+	}
+	/* Resolve TOGGLE into the value it will produce, so the SETACK updates the state correctly. */
+	cJSON *resolved = cJSON_Duplicate(set, true);
+	cJSON *item;
+	cJSON_ArrayForEach(item, resolved)
+	{
+		const char *v = cJSON_GetStringValue(item);
+		if (v && strcmp(v, "TOGGLE") == 0) {
+			const char *cur = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(dev->state, item->string));
+			cJSON_SetValuestring(item, cur && strcmp(cur, "ON") == 0 ? "OFF" : "ON");
+		}
+	}
+	/* Group the attributes by the namespace that sets them; build every payload before sending any. */
+	const struct meross_ns *used[16];
+	cJSON *groups[16], *payloads[16];
+	size_t n = 0;
+	int rc = 0;
+	cJSON_ArrayForEach(item, resolved)
+	{
+		const struct meross_ns *ns = setter_for(md, item->string);
+		if (!ns) {
+			snprintf(err, errlen, "%s cannot be set on this device", item->string);
+			rc = -1;
+			break;
+		}
+		size_t g;
+		for (g = 0; g < n && used[g] != ns; g++)
+			;
+		if (g == n) {
+			if (n == sizeof used / sizeof used[0])
+				break;
+			used[n] = ns;
+			groups[n++] = cJSON_CreateObject();
+		}
+		cJSON_AddItemToObject(groups[g], item->string, cJSON_Duplicate(item, true));
+	}
+	for (size_t g = 0; g < n; g++) {
+		payloads[g] = rc == 0 ? used[g]->set_payload(md, groups[g], dev->state, err, errlen) : NULL;
+		if (rc == 0 && !payloads[g]) {
+			if (!*err)
+				snprintf(err, errlen, "nothing to send for %s", used[g]->name);
+			rc = -1;
+		}
+	}
+	for (size_t g = 0; g < n; g++) {
+		if (rc == 0)
+			rc = request(hub, dev, used[g]->name, "SET", payloads[g], groups[g], true);
+		cJSON_Delete(payloads[g]);
+		cJSON_Delete(groups[g]);
+	}
+	cJSON_Delete(resolved);
+	if (rc != 0 && !*err)
+		snprintf(err, errlen, "could not queue the command");
+	return rc;
+}
+
+static int m_refresh(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSON *props, char *err, size_t errlen)
+{
+	(void)vs;
+	struct meross_dev *md = MD(dev);
+	if (!md || !md->bound) {
+		snprintf(err, errlen, "device has not completed its bind handshake");
+		return -1;
+	}
+	if (cJSON_GetArraySize(props) == 0) {
+		get_all(hub, dev, true);
+		return 0;
+	}
+	/* GET each namespace whose exposes contain a requested attribute (once). */
+	for (size_t i = 0; i < meross_n_namespaces; i++) {
+		const struct meross_ns *ns = &meross_namespaces[i];
+		if (!(md->abilities & (1u << i)) || !ns->get_payload)
+			continue;
+		struct fc_exposes x = {0};
+		ns->exposes(&x, md, md->ability_args[i]);
+		bool wanted = false;
+		const cJSON *item;
+		cJSON_ArrayForEach(item, props) wanted |= fc_exposes_find(&x, item->string) != NULL;
+		fc_exposes_free(&x);
+		if (wanted) {
+			cJSON *p = ns->get_payload(md);
+			request(hub, dev, ns->name, "GET", p, NULL, true);
+			cJSON_Delete(p);
+		}
+	}
+	return 0;
+}
+
+static int m_raw(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSON *body, char *err, size_t errlen)
+{
+	(void)vs;
+	struct meross_dev *md = MD(dev);
+	const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "namespace"));
+	const char *method = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "method"));
+	const cJSON *payload = cJSON_GetObjectItemCaseSensitive(body, "payload");
+	if (!ns || !method || !cJSON_IsObject(payload) || strlen(ns) >= 96) {
+		snprintf(err, errlen, "expected {\"namespace\":\"Appliance...\",\"method\":\"GET|SET|PUSH\",\"payload\":{...}}");
+		return -1;
+	}
+	if (strcmp(method, "GET") && strcmp(method, "SET") && strcmp(method, "PUSH")) {
+		snprintf(err, errlen, "method must be GET, SET or PUSH");
+		return -1;
+	}
+	if (!md || !md->bound) {
+		snprintf(err, errlen, "device has not completed its bind handshake");
+		return -1;
+	}
+	return request(hub, dev, ns, method, payload, NULL, true);
+}
+
+const struct fc_vendor_broker meross_broker = {
+	.init = m_init,
+	.cleanup = m_cleanup,
+	.auth = m_auth,
+	.acl = m_acl,
+	.is_protected_topic = m_protected,
+	.message = m_message,
+	.disconnect = m_disconnect,
+	.tick = m_tick,
+	.command = m_command,
+	.refresh = m_refresh,
+	.raw_command = m_raw,
+	.device_removed = m_removed,
+	.free_vdata = free_md,
+};
