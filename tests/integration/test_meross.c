@@ -10,6 +10,7 @@
 #include "unit/t.h"
 
 #define WAIT 8000
+#define FC_KEEP_ON_FAILURE(e) setenv("FC_KEEP", "1", 1)
 #define USER_ID "1234567"
 #define KEY "0123456789abcdef0123456789abcdef"
 
@@ -166,6 +167,30 @@ int main(void)
 	struct meross_sim *hub = sim(MEROSS_SIM_HUB, HUB_UUID, "48:e1:e9:00:00:04", USER_ID, KEY, NULL);
 	CHECK(hub && meross_sim_wait_bound(hub, WAIT));
 	CHECK(hub && meross_sim_wait_counter(hub, MSC_SUBDEVLIST_REPLIES, 1, WAIT));
+	/* its sub-devices are devices of their own */
+	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_SENSOR_ID "/availability", "online"));
+	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID "/availability", "online"));
+	CHECK(see(admin, "homeassistant/sensor/fakecloud_meross_" MEROSS_SIM_SENSOR_ID "/temperature/config",
+		  "\"unit_of_measurement\":\"°C\""));
+	CHECK(see(admin, "homeassistant/number/fakecloud_meross_" MEROSS_SIM_VALVE_ID "/target_temperature/config",
+		  "target_temperature"));
+	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID, "\"local_temperature\""));
+	if (hub) {
+		CHECK_INT(meross_sim_set_sensor(hub, 233, 553), 0);
+		struct fc_mq_msg m = {0};
+		CHECK(fc_mq_wait_payload(admin, "fakecloud/meross_" MEROSS_SIM_SENSOR_ID, "\"temperature\":23.3", WAIT, &m));
+		CHECK(m.payload && strstr(m.payload, "\"humidity\":55.3"));
+		if (m.payload && !strstr(m.payload, "\"humidity\":55.3"))
+			fprintf(stderr, "sensor state: %s\n", m.payload);
+		fc_mq_msg_free(&m);
+		CHECK(fc_mq_publish(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID "/set",
+				    "{\"state\":\"OFF\",\"target_temperature\":19.5}", 1, false) == 0);
+		CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID, "\"target_temperature\":19.5"));
+		struct meross_sim_valve v = {0};
+		CHECK_INT(meross_sim_get_valve(hub, &v), 0);
+		CHECK_INT(v.onoff, 0);
+		CHECK_INT(v.custom, 195);
+	}
 
 	/* ---- refusals ---- */
 	struct meross_sim *wrong = sim(MEROSS_SIM_PLUG, "2012317778118925583748e1e9000009", "48:e1:e9:00:00:09", USER_ID,
@@ -182,6 +207,9 @@ int main(void)
 	/* ---- offline device: command refused; broker restart: every device rebinds ---- */
 	meross_sim_stop(hub);
 	CHECK(see(admin, "fakecloud/meross_" HUB_UUID "/availability", "offline"));
+	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID "/availability", "offline"));
+	CHECK(fc_mq_publish(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID "/set", "{\"state\":\"ON\"}", 1, false) == 0);
+	CHECK(see(admin, "fakecloud/bridge/log", "offline"));
 	CHECK(fc_mq_publish(admin, "fakecloud/meross_" PLUG_UUID "/set", "{\"state\":\"OFF\"}", 1, false) == 0);
 	CHECK(wait_onoff(plug, 0, 0));
 	fc_mq_close(admin);
@@ -195,7 +223,17 @@ int main(void)
 	CHECK(admin && fc_mq_subscribe(admin, "fakecloud/#", 0) >= 0);
 	CHECK(admin && see(admin, "fakecloud/meross_" PLUG_UUID "/availability", "online"));
 	CHECK(admin && fc_mq_publish(admin, "fakecloud/meross_" PLUG_UUID "/set", "{\"state\":\"ON\"}", 1, false) == 0);
-	CHECK(wait_onoff(plug, 0, 1));
+	bool on = wait_onoff(plug, 0, 1);
+	CHECK(on);
+	if (!on) {
+		char why[256];
+		meross_sim_last_error(plug, why, sizeof why);
+		fprintf(stderr, "plug after restart: bound %d connects %ld setack %ld sets %ld last error '%s'\n",
+			meross_sim_is_bound(plug), meross_sim_counter(plug, MSC_CONNECTS),
+			meross_sim_counter(plug, MSC_SETACK_OK), meross_sim_count(plug, "SET", "Appliance.Control.ToggleX"),
+			why);
+		FC_KEEP_ON_FAILURE(&e);
+	}
 	meross_sim_stop(plug);
 	meross_sim_stop(strip);
 	meross_sim_stop(bulb);

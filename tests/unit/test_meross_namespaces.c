@@ -109,6 +109,14 @@ int main(void)
 		  "{\"state\":{\"channel\":0,\"open\":0,\"uuid\":\"2012317778118925583748e1e943e9bc\"}}");
 	check_json(to_state("Appliance.System.DNDMode", "{\"DNDMode\":{\"mode\":1}}", &md), "{\"do_not_disturb\":\"ON\"}");
 
+	/* Thermostat.Mode (MTS200), temperatures x10 */
+	check_json(to_state("Appliance.Control.Thermostat.Mode",
+			    "{\"mode\":[{\"channel\":0,\"mode\":4,\"onoff\":1,\"manualTemp\":235,\"currentTemp\":198}]}", &md),
+		   "{\"state\":\"ON\",\"system_mode\":\"manual\",\"target_temperature\":23.5,\"local_temperature\":19.8}");
+	check_str(set_payload("Appliance.Control.Thermostat.Mode", "{\"system_mode\":\"economy\",\"target_temperature\":21}",
+			      NULL, &md, err, sizeof err),
+		  "{\"mode\":[{\"channel\":0,\"mode\":2,\"manualTemp\":210}]}");
+
 	/* Exposes from abilities: a 4-channel strip with electricity */
 	struct meross_dev strip = {.channels = 4};
 	size_t tx, el;

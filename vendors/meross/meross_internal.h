@@ -24,6 +24,7 @@ struct meross_account {
 /* A request fakecloud sent and is waiting on (matched by messageId). */
 struct meross_pending {
 	char message_id[33];
+	char target[128];    /* hub sub-device the request is about ("" = the device itself) */
 	char namespace_[96];
 	struct cJSON *set;   /* normalised attributes a SET carries; applied to the state on SETACK */
 	int64_t sent_ms;
@@ -45,6 +46,14 @@ struct meross_dev {
 	int64_t next_poll_ms[16];
 	struct meross_pending *pending;
 	unsigned bad_signs;
+	/* Hub sub-devices (MS100 sensors, MTS100 valves): they have no connection of their own; every
+	 * message goes through their hub. For a sub-device, uuid is the HUB's uuid (the topic used) and
+	 * sub_id its own id. A hub lists its sub-devices' ids. */
+	bool sub;
+	char sub_id[33];
+	char subtype[16];
+	char sub_ids[16][33];
+	int n_subs;
 };
 
 struct meross_vs {
@@ -88,8 +97,24 @@ const struct meross_ns *meross_ns_find(const char *name, size_t *index);
 /* Exposes for a device from its abilities bitmask and channel count. */
 void meross_build_exposes(const struct meross_dev *md, struct fc_exposes *x);
 
-/* session.c: send a signed message to a device; returns 0 and the id used. */
-int meross_send(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method,
-		const struct cJSON *payload, char message_id_out[33]);
+/* session.c: send a request to a device (through `dev`'s connection) and remember it so the reply
+ * can be matched; `set` (may be NULL) is applied to `target` (NULL = dev) on SETACK. */
+int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method,
+		   const struct cJSON *payload, const struct cJSON *set, bool user, struct fc_device *target);
+struct meross_dev *meross_md_new(void);
+
+/* hub.c: MSH300 hubs and their sub-devices */
+/* System.All digest.hub of a hub device: registers sub-devices, sets their online state, asks for
+ * their readings. */
+void meross_hub_digest(struct fc_hub *hub, struct fc_device *hubdev, const struct cJSON *digest_hub,
+		       const struct fc_client *c);
+/* A Hub.* payload from a hub (PUSH or reply): routed to the sub-devices by id. true if handled. */
+bool meross_hub_payload(struct fc_hub *hub, struct fc_device *hubdev, const char *ns, const struct cJSON *payload);
+/* Periodic/initial reads of a hub's sub-devices. */
+void meross_hub_poll(struct fc_hub *hub, struct fc_device *hubdev);
+/* The hub went away / came back: its sub-devices follow. */
+void meross_hub_set_online(struct fc_hub *hub, struct fc_device *hubdev, const struct fc_client *c, bool online);
+int meross_hub_command(struct fc_hub *hub, struct fc_device *sub, const struct cJSON *set, char *err, size_t errlen);
+int meross_hub_refresh(struct fc_hub *hub, struct fc_device *sub, char *err, size_t errlen);
 
 #endif

@@ -9,6 +9,8 @@
  *   Appliance.Control.Spray        spray off | continuous | intermittent
  *   Appliance.GarageDoor.State     door OPEN/CLOSED (set OPEN/CLOSE)
  *   Appliance.System.DNDMode       do_not_disturb ON/OFF (LED off)
+ *   Appliance.Control.Thermostat.Mode (MTS200)  state, system_mode heat|cool|economy|auto|manual,
+ *                                  target_temperature / local_temperature °C (×10 on the wire)
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -457,6 +459,64 @@ static cJSON *dnd_set(const struct meross_dev *md, const cJSON *set, const cJSON
 	return p;
 }
 
+/* ---- Thermostat.Mode (MTS200): modes as numbered by the published libraries (meross.md §4) ---- */
+
+static const char *const thermo_modes[] = {"heat", "cool", "economy", "auto", "manual"};
+
+static void thermo_exposes(struct fc_exposes *x, const struct meross_dev *md, const cJSON *ability)
+{
+	(void)md;
+	(void)ability;
+	if (!fc_exposes_find(x, "state"))
+		fc_exposes_binary(x, "state", RW);
+	fc_exposes_enum(x, "system_mode", RW, thermo_modes, 5);
+	fc_expose_range(fc_exposes_numeric(x, "target_temperature", RW, "°C"), 5, 35, 0.5);
+	fc_expose_ha(fc_exposes_numeric(x, "local_temperature", RO, "°C"), "temperature", "measurement");
+}
+
+static void thermo_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
+{
+	(void)md;
+	const cJSON *m = get(payload, "mode");
+	if (cJSON_IsArray(m))
+		m = cJSON_GetArrayItem(m, 0);
+	double v;
+	if (num(m, "onoff", &v))
+		cJSON_AddStringToObject(patch, "state", v != 0 ? "ON" : "OFF");
+	if (num(m, "mode", &v) && v >= 0 && v <= 4 && v == floor(v))
+		cJSON_AddStringToObject(patch, "system_mode", thermo_modes[(int)v]);
+	if (num(m, "targetTemp", &v) || num(m, "manualTemp", &v))
+		cJSON_AddNumberToObject(patch, "target_temperature", v / 10.0);
+	if (num(m, "currentTemp", &v))
+		cJSON_AddNumberToObject(patch, "local_temperature", v / 10.0);
+}
+
+static bool thermo_sets(const char *prop)
+{
+	return !strcmp(prop, "system_mode") || !strcmp(prop, "target_temperature") || !strcmp(prop, "state");
+}
+
+static cJSON *thermo_set(const struct meross_dev *md, const cJSON *set, const cJSON *state, char *err, size_t errlen)
+{
+	(void)md;
+	(void)err;
+	(void)errlen;
+	cJSON *e = cJSON_CreateObject();
+	cJSON_AddNumberToObject(e, "channel", 0);
+	const cJSON *v;
+	if ((v = get(set, "state")))
+		cJSON_AddNumberToObject(e, "onoff", onoff_value(v, state, "state"));
+	if ((v = get(set, "system_mode")))
+		for (int i = 0; i < 5; i++)
+			if (!strcmp(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "", thermo_modes[i]))
+				cJSON_AddNumberToObject(e, "mode", i);
+	if ((v = get(set, "target_temperature")))
+		cJSON_AddNumberToObject(e, "manualTemp", round(v->valuedouble * 10));
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(p, "mode"), e);
+	return p;
+}
+
 /* Order matters where namespaces share an attribute: ToggleX wins over Toggle and Light for "state". */
 const struct meross_ns meross_namespaces[] = {
 	{"Appliance.Control.ToggleX", togglex_exposes, togglex_state, togglex_get, is_channel_prop, togglex_set, 0},
@@ -467,6 +527,7 @@ const struct meross_ns meross_namespaces[] = {
 	{"Appliance.Control.Spray", spray_exposes, spray_state, empty_get, spray_sets, spray_set, 0},
 	{"Appliance.GarageDoor.State", door_exposes, door_state, empty_get, door_sets, door_set, 0},
 	{"Appliance.System.DNDMode", dnd_exposes, dnd_state, empty_get, dnd_sets, dnd_set, 0},
+	{"Appliance.Control.Thermostat.Mode", thermo_exposes, thermo_state, empty_get, thermo_sets, thermo_set, 0},
 };
 const size_t meross_n_namespaces = sizeof meross_namespaces / sizeof meross_namespaces[0];
 

@@ -130,10 +130,8 @@ static int send_msg(struct fc_hub *hub, struct meross_dev *md, const char *ns, c
 	return publish(hub, md, meross_msg_build(&o, payload, fc_secret_reveal(&md->key), fc_secret_len(&md->key), id_out));
 }
 
-/* Send a request and remember it so the reply can be matched. `set` (normalised attributes, may be NULL)
- * is applied to the state when the SETACK arrives. */
-static int request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
-		   const cJSON *set, bool user)
+int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
+		   const cJSON *set, bool user, struct fc_device *target)
 {
 	struct meross_dev *md = MD(dev);
 	char id[33];
@@ -144,6 +142,8 @@ static int request(struct fc_hub *hub, struct fc_device *dev, const char *ns, co
 		return 0;
 	snprintf(p->message_id, sizeof p->message_id, "%s", id);
 	snprintf(p->namespace_, sizeof p->namespace_, "%s", ns);
+	if (target && target != dev)
+		snprintf(p->target, sizeof p->target, "%s", target->vid);
 	p->set = set ? cJSON_Duplicate(set, true) : NULL;
 	p->sent_ms = fc_hub_now_ms(hub);
 	p->user = user;
@@ -152,10 +152,18 @@ static int request(struct fc_hub *hub, struct fc_device *dev, const char *ns, co
 	return 0;
 }
 
-int meross_send(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
-		char message_id_out[33])
+static int request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
+		   const cJSON *set, bool user)
 {
-	return send_msg(hub, MD(dev), ns, method, payload, NULL, message_id_out);
+	return meross_request(hub, dev, ns, method, payload, set, user, NULL);
+}
+
+struct meross_dev *meross_md_new(void)
+{
+	struct meross_dev *md = calloc(1, sizeof *md);
+	if (md)
+		md->channels = 1;
+	return md;
 }
 
 /* GET every namespace of the device that has a GET (all = false: only the polled ones). */
@@ -251,12 +259,11 @@ static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_clie
 	}
 	struct meross_dev *md = MD(*dev);
 	if (!md) {
-		md = calloc(1, sizeof *md);
+		md = meross_md_new();
 		if (!md) {
 			fc_secret_wipe(&acct.key);
 			return FC_DENY;
 		}
-		md->channels = 1;
 		(*dev)->vdata = md;
 	}
 	snprintf(md->uuid, sizeof md->uuid, "%s", uuid);
@@ -323,11 +330,43 @@ static void apply_state(struct fc_hub *hub, struct fc_device *dev, const char *n
 	cJSON_Delete(patch);
 }
 
+/* Abilities and channel count are kept in the device's meta so that after a broker restart commands
+ * work as soon as the device binds, before its Ability reply arrives. */
+static void persist_caps(struct fc_hub *hub, struct fc_device *dev)
+{
+	struct meross_dev *md = MD(dev);
+	cJSON *patch = cJSON_CreateObject();
+	cJSON *ab = cJSON_AddObjectToObject(patch, "abilities");
+	for (size_t i = 0; i < meross_n_namespaces; i++)
+		if (md->abilities & (1u << i))
+			cJSON_AddItemToObject(ab, meross_namespaces[i].name,
+					      md->ability_args[i] ? cJSON_Duplicate(md->ability_args[i], true)
+								  : cJSON_CreateObject());
+	cJSON_AddNumberToObject(patch, "channels", md->channels);
+	fc_ks_device_merge_meta(fc_hub_keystore(hub), "meross", dev->vid, patch);
+	cJSON_Delete(patch);
+}
+
+static void set_abilities(struct meross_dev *md, const cJSON *ab)
+{
+	md->abilities = 0;
+	for (size_t i = 0; i < meross_n_namespaces && i < sizeof md->ability_args / sizeof md->ability_args[0]; i++) {
+		cJSON_Delete(md->ability_args[i]);
+		md->ability_args[i] = NULL;
+		const cJSON *a = cJSON_GetObjectItemCaseSensitive(ab, meross_namespaces[i].name);
+		if (!a)
+			continue;
+		md->abilities |= 1u << i;
+		md->ability_args[i] = cJSON_Duplicate(a, true);
+	}
+}
+
 static void rebuild_exposes(struct fc_hub *hub, struct fc_device *dev)
 {
 	struct meross_dev *md = MD(dev);
 	if (!md->abilities)
 		return;
+	persist_caps(hub, dev);
 	struct fc_exposes x = {0};
 	meross_build_exposes(md, &x);
 	fc_hub_device_set_exposes(hub, dev, &x);
@@ -344,7 +383,7 @@ static const cJSON *path(const cJSON *o, const char *a, const char *b, const cha
 	return o;
 }
 
-static void on_all(struct fc_hub *hub, struct fc_device *dev, const cJSON *payload)
+static void on_all(struct fc_hub *hub, struct fc_device *dev, const cJSON *payload, const struct fc_client *c)
 {
 	struct meross_dev *md = MD(dev);
 	const cJSON *sys = path(payload, "all", "system", NULL);
@@ -364,6 +403,9 @@ static void on_all(struct fc_hub *hub, struct fc_device *dev, const cJSON *paylo
 		apply_state(hub, dev, "Appliance.Control.Toggle", control);
 	if (md->channels != before)
 		rebuild_exposes(hub, dev);
+	const cJSON *hubd = cJSON_GetObjectItemCaseSensitive(digest, "hub");
+	if (cJSON_IsObject(hubd))
+		meross_hub_digest(hub, dev, hubd, c);
 }
 
 static void on_ability(struct fc_hub *hub, struct fc_device *dev, const cJSON *payload)
@@ -372,16 +414,7 @@ static void on_ability(struct fc_hub *hub, struct fc_device *dev, const cJSON *p
 	const cJSON *ab = cJSON_GetObjectItemCaseSensitive(payload, "ability");
 	if (!cJSON_IsObject(ab))
 		return;
-	md->abilities = 0;
-	for (size_t i = 0; i < meross_n_namespaces && i < sizeof md->ability_args / sizeof md->ability_args[0]; i++) {
-		cJSON_Delete(md->ability_args[i]);
-		md->ability_args[i] = NULL;
-		const cJSON *a = cJSON_GetObjectItemCaseSensitive(ab, meross_namespaces[i].name);
-		if (!a)
-			continue;
-		md->abilities |= 1u << i;
-		md->ability_args[i] = cJSON_Duplicate(a, true);
-	}
+	set_abilities(md, ab);
 	rebuild_exposes(hub, dev);
 	get_all(hub, dev, true); /* initial state */
 }
@@ -414,7 +447,7 @@ static void on_bound(struct fc_hub *hub, struct session_vs *sv, struct fc_device
 		md->next_poll_ms[i] = fc_hub_now_ms(hub) + sv->cfg.electricity_interval_ms;
 }
 
-static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct meross_msg *m)
+static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct meross_msg *m, const struct fc_client *c)
 {
 	struct meross_dev *md = MD(dev);
 	struct meross_pending *p = pending_take(md, m->message_id);
@@ -426,13 +459,15 @@ static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct mer
 				  "%s %s refused by the device: error %g%s%s", m->namespace_, p ? "request" : "message",
 				  cJSON_IsNumber(code) ? code->valuedouble : -1.0, detail ? ", " : "", detail ? detail : "");
 	} else if (strcmp(m->namespace_, NS_ALL) == 0) {
-		on_all(hub, dev, m->payload);
+		on_all(hub, dev, m->payload, c);
 	} else if (strcmp(m->namespace_, NS_ABILITY) == 0) {
 		on_ability(hub, dev, m->payload);
 	} else {
-		apply_state(hub, dev, m->namespace_, m->payload);
-		if (p && p->set && strcmp(m->method, "SETACK") == 0)
-			fc_hub_device_update_state(hub, dev, p->set);
+		if (!meross_hub_payload(hub, dev, m->namespace_, m->payload))
+			apply_state(hub, dev, m->namespace_, m->payload);
+		struct fc_device *target = p && p->target[0] ? fc_hub_device(hub, &meross_vendor, p->target) : dev;
+		if (p && p->set && target && strcmp(m->method, "SETACK") == 0)
+			fc_hub_device_update_state(hub, target, p->set);
 	}
 	if (p)
 		pending_free(p);
@@ -503,8 +538,8 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 		/* Echo: the reply these devices wait for (§3.3, §3.5). */
 		publish(hub, md, meross_msg_echo(&m, "PUSH", "CloudControl", NULL, m.payload));
 	} else if (strcmp(m.method, "GETACK") == 0 || strcmp(m.method, "SETACK") == 0 || strcmp(m.method, "ERROR") == 0) {
-		on_reply(hub, dev, &m);
-	} else if (push) {
+		on_reply(hub, dev, &m, c);
+	} else if (push && !meross_hub_payload(hub, dev, m.namespace_, m.payload)) {
 		apply_state(hub, dev, m.namespace_, m.payload);
 	}
 	meross_msg_free(&m);
@@ -513,13 +548,40 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 
 static void m_disconnect(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev)
 {
-	(void)hub;
 	struct meross_dev *md = MD(dev);
 	if (!md || !c->id || strcmp(c->id, md->client_id) != 0 || dev->session != c->handle)
 		return; /* an older connection of a device that already reconnected */
 	md->bound = false;
 	pending_clear(md);
 	online_del(SV(vs), dev);
+	meross_hub_set_online(hub, dev, NULL, false);
+}
+
+static void m_loaded(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSON *secrets, const cJSON *meta)
+{
+	(void)hub;
+	(void)vs;
+	(void)secrets;
+	struct meross_dev *md = MD(dev);
+	if (!md && !(md = meross_md_new()))
+		return;
+	dev->vdata = md;
+	const char *hubid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "hub"));
+	const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "type"));
+	if (hubid && type) {
+		md->sub = true;
+		snprintf(md->uuid, sizeof md->uuid, "%s", hubid);
+		snprintf(md->sub_id, sizeof md->sub_id, "%.32s", dev->vid);
+		snprintf(md->subtype, sizeof md->subtype, "%s", type);
+		return;
+	}
+	snprintf(md->uuid, sizeof md->uuid, "%.32s", dev->vid);
+	const cJSON *ab = cJSON_GetObjectItemCaseSensitive(meta, "abilities");
+	if (cJSON_IsObject(ab))
+		set_abilities(md, ab);
+	const cJSON *ch = cJSON_GetObjectItemCaseSensitive(meta, "channels");
+	if (cJSON_IsNumber(ch) && ch->valuedouble >= 1 && ch->valuedouble <= MEROSS_MAX_CHANNELS)
+		md->channels = (int)ch->valuedouble;
 }
 
 static void m_removed(struct fc_hub *hub, void *vs, struct fc_device *dev)
@@ -539,6 +601,8 @@ static void m_tick(struct fc_hub *hub, void *vs, int64_t now)
 		if (now >= md->next_poll_ms[0]) {
 			md->next_poll_ms[0] = now + sv->cfg.electricity_interval_ms;
 			get_all(hub, dev, false);
+			if (md->n_subs)
+				meross_hub_poll(hub, dev);
 		}
 		for (struct meross_pending **pp = &md->pending; *pp;) {
 			struct meross_pending *p = *pp;
@@ -570,6 +634,8 @@ static int m_command(struct fc_hub *hub, void *vs, struct fc_device *dev, const 
 {
 	(void)vs;
 	struct meross_dev *md = MD(dev);
+	if (md && md->sub)
+		return meross_hub_command(hub, dev, set, err, errlen);
 	if (!md || !md->bound) {
 		snprintf(err, errlen, "device has not completed its bind handshake");
 		return -1;
@@ -633,6 +699,8 @@ static int m_refresh(struct fc_hub *hub, void *vs, struct fc_device *dev, const 
 {
 	(void)vs;
 	struct meross_dev *md = MD(dev);
+	if (md && md->sub)
+		return meross_hub_refresh(hub, dev, err, errlen);
 	if (!md || !md->bound) {
 		snprintf(err, errlen, "device has not completed its bind handshake");
 		return -1;
@@ -676,11 +744,12 @@ static int m_raw(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSO
 		snprintf(err, errlen, "method must be GET, SET or PUSH");
 		return -1;
 	}
-	if (!md || !md->bound) {
+	struct fc_device *via = md && md->sub ? fc_hub_device(hub, &meross_vendor, md->uuid) : dev;
+	if (!via || !MD(via) || !MD(via)->bound) {
 		snprintf(err, errlen, "device has not completed its bind handshake");
 		return -1;
 	}
-	return request(hub, dev, ns, method, payload, NULL, true);
+	return request(hub, via, ns, method, payload, NULL, true);
 }
 
 const struct fc_vendor_broker meross_broker = {
@@ -696,5 +765,6 @@ const struct fc_vendor_broker meross_broker = {
 	.refresh = m_refresh,
 	.raw_command = m_raw,
 	.device_removed = m_removed,
+	.device_loaded = m_loaded,
 	.free_vdata = free_md,
 };
