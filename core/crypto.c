@@ -566,3 +566,9 @@ int fc_ct_equal(const void *a, const void *b, size_t len)
 		d |= (uint8_t)(x[i] ^ y[i]);
 	return d == 0;
 }
+
+void fc_wipe(void *p, size_t len)
+{
+	if (p && len)
+		mbedtls_platform_zeroize(p, len);
+}

@@ -60,6 +60,9 @@ int fc_random(void *out, size_t len);
 int fc_random_hex(char *out, size_t len);
 int fc_random_alnum(char *out, size_t len);
 
+/* Zero memory in a way the compiler cannot drop (for key material in local buffers). */
+void fc_wipe(void *p, size_t len);
+
 /* Constant-time equality; 1 when equal. */
 int fc_ct_equal(const void *a, const void *b, size_t len);
 

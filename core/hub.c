@@ -234,8 +234,19 @@ struct fc_device *fc_hub_device_ensure(struct fc_hub *hub, const struct fc_vendo
 	struct fc_device_row row;
 	int rc = fc_ks_device_get(hub->ks, v->name, vid, &row);
 	if (rc == FC_KS_NOTFOUND) {
-		if (fc_ks_device_put(hub->ks, v->name, vid, "", secrets, meta) != FC_KS_OK)
+		rc = fc_ks_device_put(hub->ks, v->name, vid, "", secrets, meta);
+		if (rc == FC_KS_EXISTS) {
+			/* Another device was renamed to this one's default name: register it under a variant. */
+			char name[128], tag[5];
+			fc_random_hex(tag, 4);
+			snprintf(name, sizeof name, "%s_%.80s_%s", v->name, vid, tag);
+			fc_warn("the default name of new %s device %s is taken; registering it as '%s'", v->title, vid, name);
+			rc = fc_ks_device_put(hub->ks, v->name, vid, name, secrets, meta);
+		}
+		if (rc != FC_KS_OK) {
+			fc_error("could not register %s device %s in the keystore", v->title, vid);
 			return NULL;
+		}
 		rc = fc_ks_device_get(hub->ks, v->name, vid, &row);
 		if (rc == FC_KS_OK)
 			fc_hub_bridge_log(hub, FC_LOG_INFO, NULL, "new %s device %s registered as '%s'", v->title, vid,
@@ -583,6 +594,13 @@ enum fc_verdict fc_hub_on_auth(struct fc_hub *hub, const struct fc_client *c, co
 			c->address ? c->address : "?");
 		return FC_DENY;
 	}
+	/* fakecloud's own client ids are not for anyone else (a taker-over would kick the internal client). */
+	if (c->id && strncmp(c->id, "fakecloud-", 10) == 0) {
+		hub->stats.auth_denied++;
+		fc_warn("refused client %s (user %s): client ids starting with 'fakecloud-' are reserved",
+			c->id, username ? username : "-");
+		return FC_DENY;
+	}
 	for (size_t i = 0; i < hub->n_vendors; i++) {
 		const struct fc_vendor *v = hub->vendors[i];
 		if (!v->broker || !v->broker->auth)
@@ -603,7 +621,14 @@ enum fc_verdict fc_hub_on_auth(struct fc_hub *hub, const struct fc_client *c, co
 		hub->stats.auth_denied++;
 		return FC_DENY;
 	}
-	return FC_DEFER; /* users and automations: Mosquitto's password_file decides */
+	/* Users and automations: Mosquitto's password_file decides. No fakecloud rights from an earlier
+	 * connection that had this handle may survive. */
+	struct session *stale = session_find(hub, c->handle);
+	if (stale) {
+		HASH_DEL(hub->sessions, stale);
+		free(stale);
+	}
+	return FC_DEFER;
 }
 
 void fc_hub_on_disconnect(struct fc_hub *hub, const struct fc_client *c)

@@ -104,7 +104,15 @@ int main(void)
 	CHECK(meross_sim_wait_count(plug, "GET", "Appliance.Control.ToggleX", gets + 1, WAIT));
 	CHECK(fc_mq_publish(admin, "fakecloud/meross_" PLUG_UUID "/raw/set",
 			    "{\"namespace\":\"Appliance.System.All\",\"method\":\"GET\",\"payload\":{}}", 1, false) == 0);
-	CHECK(see(admin, "fakecloud/meross_" PLUG_UUID "/raw", "\"method\":\"GETACK\""));
+	struct fc_mq_msg raw = {0};
+	CHECK(fc_mq_wait_payload(admin, "fakecloud/meross_" PLUG_UUID "/raw", "\"method\":\"GETACK\"", WAIT, &raw));
+	CHECK(raw.payload && !strstr(raw.payload, "\"sign\"")); /* no (messageId, timestamp, sign) triples */
+	fc_mq_msg_free(&raw);
+	/* reset/re-key/re-flash namespaces are refused on raw/set */
+	CHECK(fc_mq_publish(admin, "fakecloud/meross_" PLUG_UUID "/raw/set",
+			    "{\"namespace\":\"Appliance.Control.Unbind\",\"method\":\"PUSH\",\"payload\":{}}", 1, false) == 0);
+	CHECK(see(admin, "fakecloud/bridge/log", "not allowed on raw/set"));
+	CHECK_INT(meross_sim_counter(plug, MSC_UNBINDS), 0);
 	/* unknown namespace: the device's ERROR reaches bridge/log */
 	CHECK(fc_mq_publish(admin, "fakecloud/meross_" PLUG_UUID "/raw/set",
 			    "{\"namespace\":\"Appliance.Nope\",\"method\":\"GET\",\"payload\":{}}", 1, false) == 0);
@@ -196,6 +204,7 @@ int main(void)
 	struct meross_sim *wrong = sim(MEROSS_SIM_PLUG, "2012317778118925583748e1e9000009", "48:e1:e9:00:00:09", USER_ID,
 				       KEY, USER_ID "_00000000000000000000000000000000");
 	CHECK(fc_env_wait_broker_log(&e, "wrong password for userId " USER_ID, 1, WAIT));
+	CHECK(wrong && meross_sim_wait_counter(wrong, MSC_CONNECT_FAILS, 1, WAIT));
 	CHECK(wrong && !meross_sim_is_bound(wrong));
 	CHECK(wrong && meross_sim_last_connack(wrong) == 5);
 	meross_sim_stop(wrong);
@@ -203,6 +212,14 @@ int main(void)
 					  "7654321", KEY, NULL);
 	CHECK(fc_env_wait_broker_log(&e, "configured for userId 7654321, which fakecloud does not know", 1, WAIT));
 	meross_sim_stop(stranger);
+	/* another account's key holder cannot take over a registered device's uuid */
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device add meross-account --user-id 2222222 --key other-account-key"), 0);
+	struct meross_sim *thief = sim(MEROSS_SIM_PLUG, PLUG_UUID, "de:ad:be:ef:00:01", "2222222", "other-account-key", NULL);
+	CHECK(fc_env_wait_broker_log(&e, "refused device " PLUG_UUID ": it is registered with userId " USER_ID
+					 " but logged in with 2222222", 1, WAIT));
+	CHECK(thief && !meross_sim_is_bound(thief));
+	meross_sim_stop(thief);
+	CHECK(meross_sim_is_bound(plug));
 
 	/* ---- offline device: command refused; broker restart: every device rebinds ---- */
 	meross_sim_stop(hub);

@@ -37,7 +37,7 @@ static bool digits(const char *s)
 int meross_account_put(struct fc_keystore *ks, const char *user_id, const char *key, const char *name,
 		       char user_id_out[24])
 {
-	char uid[24], k[33];
+	char uid[24], k[FC_SECRET_MAX + 1];
 	if (user_id && *user_id) {
 		if (!digits(user_id))
 			return FC_KS_EINVAL;
@@ -48,16 +48,16 @@ int meross_account_put(struct fc_keystore *ks, const char *user_id, const char *
 		fc_random(&r, sizeof r);
 		snprintf(uid, sizeof uid, "%u", 1000000u + r % 9000000u);
 	}
-	if (key)
-		snprintf(k, sizeof k, "%s", key);
-	else
-		fc_random_hex(k, 32);
-	if (key && strlen(key) >= sizeof k)
+	/* Any string is a valid Meross key (meross.md §2); a generated one is 32 hex like the cloud's. */
+	if (key && strlen(key) > FC_SECRET_MAX)
 		return FC_KS_EINVAL;
+	if (!key)
+		fc_random_hex(k, 32);
 	cJSON *secrets = cJSON_CreateObject();
 	cJSON_AddStringToObject(secrets, "key", key ? key : k);
 	int rc = fc_ks_account_put(ks, "meross", uid, name ? name : "", secrets, NULL);
 	cJSON_Delete(secrets);
+	fc_wipe(k, sizeof k);
 	if (rc == FC_KS_OK && user_id_out)
 		snprintf(user_id_out, 24, "%s", uid);
 	return rc;

@@ -14,6 +14,7 @@ struct cJSON;
 extern const struct fc_vendor meross_vendor;
 
 #define MEROSS_MAX_CHANNELS 8
+#define MEROSS_MAX_PENDING 32 /* requests waiting for a reply, per device */
 
 /* One Meross account: userId + key. Devices configured with it sign with the key. */
 struct meross_account {
@@ -38,7 +39,8 @@ struct meross_dev {
 	char user_id[24];
 	struct fc_secret key;
 	char mac[18];
-	char client_id[256];   /* current connection (before the device is online too) */
+	char client_id[256];   /* current connection's client id (before the device is online too) */
+	const void *conn;      /* current connection's handle: the latest successful login */
 	bool bound;
 	unsigned abilities;    /* bit i = meross_namespaces[i] is in the device's ability list */
 	struct cJSON *ability_args[16]; /* that namespace's ability object (e.g. Light capacity), owned */

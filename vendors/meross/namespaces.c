@@ -297,17 +297,23 @@ static void light_state(const cJSON *payload, cJSON *patch, struct meross_dev *m
 		cJSON_AddStringToObject(patch, "state", v != 0 ? "ON" : "OFF");
 }
 
+/* "state" too: the table tries ToggleX and Toggle first, so Light only carries it on bulbs without them. */
 static bool light_sets(const char *prop)
 {
-	return !strcmp(prop, "brightness") || !strcmp(prop, "color_temp") || !strcmp(prop, "color");
+	return !strcmp(prop, "brightness") || !strcmp(prop, "color_temp") || !strcmp(prop, "color") ||
+	       !strcmp(prop, "state");
 }
 
 static cJSON *light_set(const struct meross_dev *md, const cJSON *set, const cJSON *state, char *err, size_t errlen)
 {
-	(void)state;
 	cJSON *l = cJSON_CreateObject();
 	unsigned cap = 0;
 	const cJSON *v;
+	bool onoff = false;
+	if ((v = get(set, "state"))) {
+		cJSON_AddNumberToObject(l, "onoff", onoff_value(v, state, "state"));
+		onoff = true;
+	}
 	if ((v = get(set, "brightness"))) {
 		cJSON_AddNumberToObject(l, "luminance", round(v->valuedouble));
 		cap |= LIGHT_LUM;
@@ -328,7 +334,7 @@ static cJSON *light_set(const struct meross_dev *md, const cJSON *set, const cJS
 		cJSON_AddNumberToObject(l, "rgb", (double)rgb);
 		cap |= LIGHT_RGB;
 	}
-	if (!cap) {
+	if (!cap && !onoff) {
 		cJSON_Delete(l);
 		return NULL;
 	}

@@ -134,6 +134,14 @@ int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, co
 		   const cJSON *set, bool user, struct fc_device *target)
 {
 	struct meross_dev *md = MD(dev);
+	int waiting = 0;
+	for (struct meross_pending *q = md->pending; q; q = q->next)
+		waiting++;
+	if (waiting >= MEROSS_MAX_PENDING) {
+		fc_hub_bridge_log(hub, FC_LOG_WARN, dev, "%d requests are waiting for a reply; %s %s not sent", waiting,
+				  method, ns);
+		return -1;
+	}
 	char id[33];
 	if (send_msg(hub, md, ns, method, payload, NULL, id) != 0)
 		return -1;
@@ -246,14 +254,38 @@ static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_clie
 		fc_secret_wipe(&acct.key);
 		return FC_DENY;
 	}
+	/* A known uuid stays with the account and MAC it registered with: a holder of another account's key
+	 * (or a copied uuid) cannot take the device over. Re-homing to another account = remove it first. */
+	struct fc_device_row row;
+	rc = fc_ks_device_get(fc_hub_keystore(hub), "meross", uuid, &row);
+	bool known = rc == FC_KS_OK, record = !known;
+	if (known) {
+		const char *su = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row.meta, "user_id"));
+		const char *sm = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row.meta, "mac"));
+		const char *why = su && strcmp(su, uid) != 0 ? "userId" : sm && strcmp(sm, username) != 0 ? "MAC" : NULL;
+		if (why) {
+			fc_warn("meross: refused device %s: it is registered with %s %s but logged in with %s; if it was "
+				"re-homed on purpose, remove it first (bridge request device/remove with forget_keys)",
+				uuid, why, !strcmp(why, "MAC") ? sm : su, !strcmp(why, "MAC") ? username : uid);
+			fc_device_row_free(&row);
+			fc_secret_wipe(&acct.key);
+			return FC_DENY;
+		}
+		record = !su || !sm;
+		fc_device_row_free(&row);
+	} else if (rc != FC_KS_NOTFOUND) {
+		fc_secret_wipe(&acct.key);
+		return FC_DENY;
+	}
 	cJSON *meta = cJSON_CreateObject();
 	cJSON_AddStringToObject(meta, "mac", username);
 	cJSON_AddStringToObject(meta, "user_id", uid);
 	*dev = fc_hub_device_ensure(hub, &meross_vendor, uuid, NULL, meta);
-	if (*dev)
+	if (*dev && record && known) /* only when something is missing: no write on every login */
 		fc_ks_device_merge_meta(fc_hub_keystore(hub), "meross", uuid, meta);
 	cJSON_Delete(meta);
 	if (!*dev) {
+		fc_warn("meross: refused device %s: it could not be registered (see the keystore error above)", uuid);
 		fc_secret_wipe(&acct.key);
 		return FC_DENY;
 	}
@@ -270,6 +302,7 @@ static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_clie
 	snprintf(md->user_id, sizeof md->user_id, "%s", uid);
 	snprintf(md->mac, sizeof md->mac, "%s", username);
 	snprintf(md->client_id, sizeof md->client_id, "%s", c->id);
+	md->conn = c->handle;
 	md->key = acct.key;
 	fc_secret_wipe(&acct.key);
 	md->bound = false;
@@ -299,21 +332,19 @@ static enum fc_verdict m_acl(struct fc_hub *hub, void *vs, const struct fc_clien
 		char app[48];
 		snprintf(app, sizeof app, "/app/%s", md->user_id);
 		size_t n = strlen(app);
-		if (strncmp(topic, app, n) == 0 && (strcmp(topic + n, "/subscribe") == 0 ||
-						     (topic[n] == '-' && strchr(topic + n + 1, '/') &&
-						      strcmp(strchr(topic + n + 1, '/'), "/subscribe") == 0)))
+		if (strncmp(topic, app, n) == 0 && topic[n] == '-' && strchr(topic + n + 1, '/') &&
+		    strcmp(strchr(topic + n + 1, '/'), "/subscribe") == 0)
 			return FC_ALLOW;
 		return FC_DENY;
 	}
 	return topic_is(topic, "/appliance/", md->uuid, "/subscribe") ? FC_ALLOW : FC_DENY;
 }
 
+/* Users may not write anything devices or Meross apps read or trust: device command topics, device
+ * reply topics (which app clients see) and app topics. */
 static bool m_protected(const char *topic)
 {
-	if (strncmp(topic, "/appliance/", 11) != 0)
-		return false;
-	const char *slash = strchr(topic + 11, '/');
-	return slash && strcmp(slash, "/subscribe") == 0;
+	return strncmp(topic, "/appliance/", 11) == 0 || strncmp(topic, "/app/", 5) == 0;
 }
 
 /* ---------------------------------------------------------------- device messages */
@@ -433,13 +464,12 @@ static void on_bound(struct fc_hub *hub, struct session_vs *sv, struct fc_device
 	request(hub, dev, NS_ABILITY, "GET", empty, NULL, false);
 	cJSON_Delete(empty);
 	if (sv->cfg.time_sync) {
-		/* Timezone and time; the transition rules (timeRule) are left empty: the device keeps local time
-		 * from the timezone name where its firmware knows it. */
+		/* Timezone and time. timeRule (DST transitions) is omitted, as some published clients do: an empty
+		 * list could pin device timers to UTC (meross.md §3). */
 		cJSON *t = cJSON_CreateObject();
 		cJSON *time = cJSON_AddObjectToObject(t, "time");
 		cJSON_AddNumberToObject(time, "timestamp", (double)(fc_hub_now_ms(hub) / 1000));
 		cJSON_AddStringToObject(time, "timezone", sv->cfg.timezone);
-		cJSON_AddArrayToObject(time, "timeRule");
 		request(hub, dev, NS_TIME, "SET", t, NULL, false);
 		cJSON_Delete(t);
 	}
@@ -459,9 +489,11 @@ static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct mer
 				  "%s %s refused by the device: error %g%s%s", m->namespace_, p ? "request" : "message",
 				  cJSON_IsNumber(code) ? code->valuedouble : -1.0, detail ? ", " : "", detail ? detail : "");
 	} else if (strcmp(m->namespace_, NS_ALL) == 0) {
-		on_all(hub, dev, m->payload, c);
+		if (p) /* only answers to our own requests: unsolicited replies must not trigger work */
+			on_all(hub, dev, m->payload, c);
 	} else if (strcmp(m->namespace_, NS_ABILITY) == 0) {
-		on_ability(hub, dev, m->payload);
+		if (p)
+			on_ability(hub, dev, m->payload);
 	} else {
 		if (!meross_hub_payload(hub, dev, m->namespace_, m->payload))
 			apply_state(hub, dev, m->namespace_, m->payload);
@@ -517,15 +549,27 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 		meross_msg_free(&m);
 		return FC_DENY;
 	}
-	snprintf(md->client_id, sizeof md->client_id, "%s", c->id);
+	if (c->handle != md->conn) {
+		/* An older connection of a device that has logged in again: only the latest one speaks for it. */
+		fc_debug("meross: %s: message from a superseded connection dropped", dev->name);
+		meross_msg_free(&m);
+		return FC_DENY;
+	}
+	/* /raw shows the message without its signature: (messageId, timestamp, sign) triples are what
+	 * old firmware accepted as a key substitute (meross.md §2). */
+	cJSON_DeleteItemFromObjectCaseSensitive(m.header, "sign");
 	fc_hub_device_raw(hub, dev, m.root);
 	int64_t now = fc_hub_now_ms(hub);
 	bool push = strcmp(m.method, "PUSH") == 0;
 	if (strcmp(m.namespace_, NS_BIND) == 0 && strcmp(m.method, "SET") == 0) {
 		cJSON *empty = cJSON_CreateObject();
-		send_msg(hub, md, NS_BIND, "SETACK", empty, m.message_id, NULL);
+		int sent = send_msg(hub, md, NS_BIND, "SETACK", empty, m.message_id, NULL);
 		cJSON_Delete(empty);
-		on_bound(hub, sv, dev, c);
+		if (sent == 0)
+			on_bound(hub, sv, dev, c);
+		else
+			fc_hub_bridge_log(hub, FC_LOG_ERROR, dev, "could not answer its Bind (messageId of %zu characters)",
+					  strlen(m.message_id));
 	} else if (strcmp(m.namespace_, NS_BIND) == 0 && push) {
 		on_bound(hub, sv, dev, c); /* old firmware: Bind PUSH, no reply expected */
 	} else if (strcmp(m.namespace_, NS_CLOCK) == 0 && push) {
@@ -549,8 +593,9 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 static void m_disconnect(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev)
 {
 	struct meross_dev *md = MD(dev);
-	if (!md || !c->id || strcmp(c->id, md->client_id) != 0 || dev->session != c->handle)
-		return; /* an older connection of a device that already reconnected */
+	if (!md || c->handle != md->conn)
+		return; /* an older connection of a device that already logged in again */
+	md->conn = NULL;
 	md->bound = false;
 	pending_clear(md);
 	online_del(SV(vs), dev);
@@ -586,8 +631,11 @@ static void m_loaded(struct fc_hub *hub, void *vs, struct fc_device *dev, const 
 
 static void m_removed(struct fc_hub *hub, void *vs, struct fc_device *dev)
 {
-	(void)hub;
 	online_del(SV(vs), dev);
+	struct meross_dev *md = MD(dev);
+	/* The hub kicks devices that are online; one still connected but not bound goes too. */
+	if (md && md->conn && !md->sub && md->client_id[0] && !dev->online)
+		fc_broker_kick(fc_hub_broker(hub), md->client_id);
 }
 
 static void m_tick(struct fc_hub *hub, void *vs, int64_t now)
@@ -744,11 +792,22 @@ static int m_raw(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSO
 		snprintf(err, errlen, "method must be GET, SET or PUSH");
 		return -1;
 	}
+	/* Namespaces that factory-reset, re-key, re-network or re-flash a device are not for plain topics
+	 * (meross.md §3.6: Unbind sends the device back to pairing mode). */
+	static const char *const refused[] = {"Appliance.Control.Unbind", "Appliance.Config.Key", "Appliance.Config.Wifi",
+					      "Appliance.Config.WifiX", "Appliance.Control.Upgrade"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		if (strcmp(ns, refused[i]) == 0) {
+			snprintf(err, errlen, "%s is not allowed on raw/set (it would reset, re-key or re-flash the device)", ns);
+			return -1;
+		}
 	struct fc_device *via = md && md->sub ? fc_hub_device(hub, &meross_vendor, md->uuid) : dev;
 	if (!via || !MD(via) || !MD(via)->bound) {
 		snprintf(err, errlen, "device has not completed its bind handshake");
 		return -1;
 	}
+	if (strcmp(method, "PUSH") == 0) /* devices do not answer a PUSH: nothing to wait for */
+		return send_msg(hub, MD(via), ns, method, payload, NULL, NULL);
 	return request(hub, via, ns, method, payload, NULL, true);
 }
 
