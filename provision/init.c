@@ -285,6 +285,21 @@ static int write_config(const struct fc_config *cfg, const char *path, const str
 	return rc;
 }
 
+/* Every listener needs its own port (the broker's and fakecloud-httpd's listeners share the host). */
+static int check_ports(const struct fc_config *cfg)
+{
+	static const char *const keys[][2] = {{"mqtt", "port"},      {"mqtt", "tls_port"},   {"mqtt", "psk_port"},
+					      {"http", "http_port"}, {"http", "https_port"}};
+	const size_t n = sizeof keys / sizeof keys[0];
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (fc_config_int(cfg, keys[i][0], keys[i][1]) == fc_config_int(cfg, keys[j][0], keys[j][1]))
+				return cli_fail(CMD, "%s.%s and %s.%s are both %ld: every listener needs its own port",
+						keys[i][0], keys[i][1], keys[j][0], keys[j][1],
+						fc_config_int(cfg, keys[i][0], keys[i][1]));
+	return CLI_OK;
+}
+
 /* Loads or creates DIR/fakecloud.conf; *cfgp is the effective configuration. */
 static int ensure_config(const struct init_opts *o, const char *path, const struct owner *w,
 			 struct fc_config **cfgp)
@@ -303,6 +318,8 @@ static int ensure_config(const struct init_opts *o, const char *path, const stru
 	}
 	*cfgp = cfg;
 	if ((rc = apply_sets(cfg, o, &changed)) != CLI_OK)
+		return rc;
+	if ((rc = check_ports(cfg)) != CLI_OK)
 		return rc;
 	if (existed && !o->force && !changed) {
 		report("kept", path, NULL);

@@ -199,6 +199,13 @@ static void check_unprivileged_offset(void)
 		  0);
 	CHECK_INT(fc_env_cli(&e, out, sizeof out, "--config %s config --get http.http_port", conf), 0);
 	CHECK_STR(out, "10080\n");
+	/* Two listeners on one port are refused, and the config stays as it was. */
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "init --dir %s/off --plugin %s/fakecloud.so --broker-user %s --set "
+			     "mqtt.tls_port=10443", e.dir, e.bin_dir, user),
+		  1);
+	HAS(out, "mqtt.tls_port and http.https_port are both 10443");
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "--config %s config --get mqtt.tls_port", conf), 0);
+	CHECK_STR(out, "8883\n");
 }
 
 static void check_broker_login(void)

@@ -33,7 +33,7 @@ static int add_account(struct fc_cli *cli, int argc, char **argv)
 	char out[24];
 	int rc = meross_account_put(cli->ks, uid, key, name, out);
 	if (rc == FC_KS_EINVAL) {
-		fprintf(cli->err, "meross-account: --user-id must be a decimal number and --key at most 32 characters\n");
+		fprintf(cli->err, "meross-account: --user-id must be a decimal number and --key at most 256 characters\n");
 		return 2;
 	}
 	if (rc != FC_KS_OK) {
@@ -50,8 +50,8 @@ static int device_add(struct fc_cli *cli, int argc, char **argv)
 	if (argc > 0 && strcmp(argv[0], "meross-account") == 0)
 		return add_account(cli, argc, argv);
 	fprintf(cli->err, "meross devices register themselves when they log in with a known account's "
-			  "credentials; add the account with `fakecloud device add meross-account`, or re-home the "
-			  "device with `fakecloud provision meross`\n");
+			  "credentials; add the account with `fakecloud device add meross-account` (see "
+			  "docs/vendors/meross.md)\n");
 	return 2;
 }
 

@@ -290,7 +290,10 @@ int meross_hub_command(struct fc_hub *hub, struct fc_device *sub, const cJSON *s
 		cJSON_Delete(p);
 		cJSON_Delete(one);
 		if (rc != 0) {
-			snprintf(err, errlen, ns ? "could not queue the command" : "%s cannot be set", item->string);
+			if (ns)
+				snprintf(err, errlen, "could not queue the command");
+			else
+				snprintf(err, errlen, "%s cannot be set", item->string);
 			return -1;
 		}
 	}

@@ -239,8 +239,8 @@ static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_clie
 	int rc = meross_account_get(fc_hub_keystore(hub), uid, &acct);
 	if (rc != FC_KS_OK) {
 		fc_warn("meross: refused device %s: it is configured for userId %s, which fakecloud does not know; "
-			"import that account with `fakecloud device add meross-account --user-id %s --key <key>` or "
-			"re-home the device with `fakecloud provision meross`",
+			"import that account with `fakecloud device add meross-account --user-id %s --key <key>` "
+			"(see docs/vendors/meross.md)",
 			uuid, uid, uid);
 		return FC_DENY;
 	}
