@@ -182,7 +182,41 @@ static const struct {
 	{"device/remove", req_remove},
 };
 
-void hub_bridge_request(struct fc_hub *hub, const char *op, const void *payload, size_t len)
+static bool is_admin(struct fc_hub *hub, const struct fc_client *c)
+{
+	char users[16][256];
+	int n = fc_config_list(hub->cfg, "core", "admin_users", users, 16);
+	for (int i = 0; c && c->username && i < n; i++)
+		if (strcmp(users[i], c->username) == 0)
+			return true;
+	return false;
+}
+
+/* <vendor>/<op>: the vendor's own (admin-only) requests. 1 if op names a vendor. */
+static int vendor_request(struct fc_hub *hub, const struct fc_client *c, const char *op, const cJSON *req,
+			  cJSON *data, char *err, size_t errlen, int *rc)
+{
+	const char *slash = strchr(op, '/');
+	char vname[32];
+	size_t n = slash ? (size_t)(slash - op) : 0;
+	if (!slash || n == 0 || n >= sizeof vname)
+		return 0;
+	memcpy(vname, op, n);
+	vname[n] = 0;
+	const struct fc_vendor *v = fc_vendor_find(hub->vendors, vname);
+	if (!v)
+		return 0;
+	if (!v->broker || !v->broker->bridge_request)
+		snprintf(err, errlen, "vendor %s has no bridge requests", vname);
+	else if (!is_admin(hub, c))
+		snprintf(err, errlen, "%.64s is admin only (core.admin_users); user '%s' may not send it", op,
+			 c && c->username ? c->username : "-");
+	else
+		*rc = v->broker->bridge_request(hub, fc_hub_vendor_state(hub, v), slash + 1, req, data, err, errlen);
+	return 1;
+}
+
+void hub_bridge_request(struct fc_hub *hub, const struct fc_client *c, const char *op, const void *payload, size_t len)
 {
 	cJSON *req = hub_parse_json(payload, len);
 	cJSON *resp = cJSON_CreateObject();
@@ -191,6 +225,8 @@ void hub_bridge_request(struct fc_hub *hub, const char *op, const void *payload,
 	int rc = -1;
 	if (!cJSON_IsObject(req)) {
 		snprintf(err, sizeof err, "request body must be a JSON object");
+	} else if (vendor_request(hub, c, op, req, data, err, sizeof err, &rc)) {
+		/* handled (or refused) by the vendor */
 	} else {
 		size_t i;
 		for (i = 0; i < sizeof requests / sizeof requests[0]; i++)

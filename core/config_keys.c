@@ -7,11 +7,15 @@ const struct fc_config_key fc_core_config_keys[] = {
 	{"core", "store", FC_CFG_PATH, "fakecloud.db", 0, 0, "SQLite keystore shared by the plugin, httpd and CLI"},
 	{"core", "log_level", FC_CFG_STRING, "info", 0, 0, "debug | info | warn | error"},
 	{"core", "timezone", FC_CFG_STRING, "UTC", 0, 0, "IANA time zone sent to devices that want one"},
+	{"core", "admin_users", FC_CFG_LIST, "admin", 0, 0,
+	 "MQTT users allowed to send bridge requests that add or change secrets (e.g. meross/account/add)"},
 
 	{"mqtt", "host", FC_CFG_STRING, "127.0.0.1", 0, 0, "Broker address fakecloud-httpd connects to"},
 	{"mqtt", "port", FC_CFG_PORT, "1883", 0, 0, "Plain MQTT listener (users, automations, fakecloud-httpd)"},
 	{"mqtt", "listen", FC_CFG_STRING, "0.0.0.0", 0, 0, "Address the broker's listeners bind to"},
 	{"mqtt", "tls_port", FC_CFG_PORT, "8883", 0, 0, "MQTT over TLS (certificate) for devices and users"},
+	{"mqtt", "tls_extra_ports", FC_CFG_LIST, "", 0, 0,
+	 "More ports for the same TLS listener, e.g. 443,2001 for DNS-redirected Meross devices"},
 	{"mqtt", "psk_port", FC_CFG_PORT, "8886", 0, 0, "MQTT over TLS-PSK for devices whose keys fakecloud derives"},
 	{"mqtt", "psk_hint", FC_CFG_STRING, "fakecloud", 0, 0, "PSK identity hint of the PSK listener"},
 

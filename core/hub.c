@@ -899,19 +899,23 @@ static void handle_raw_set(struct fc_hub *hub, struct fc_device *d, const void *
 	cJSON_Delete(body);
 }
 
-static void handle_plain(struct fc_hub *hub, const char *rest, const void *payload, size_t len)
+/* Returns true when the message must not be delivered to subscribers (it may carry a secret). */
+static bool handle_plain(struct fc_hub *hub, const struct fc_client *c, const char *rest, const void *payload,
+			 size_t len)
 {
 	if (starts_with(rest, "bridge/request/")) {
-		hub_bridge_request(hub, rest + strlen("bridge/request/"), payload, len);
-		return;
+		const char *op = rest + strlen("bridge/request/");
+		hub_bridge_request(hub, c, op, payload, len);
+		/* Vendor requests (<vendor>/<op>) can carry keys: they are consumed, never relayed. */
+		return strchr(op, '/') && !starts_with(op, "device/");
 	}
 	const char *slash = strchr(rest, '/');
 	if (!slash)
-		return;
+		return false;
 	char name[128];
 	size_t nl = (size_t)(slash - rest);
 	if (nl == 0 || nl >= sizeof name)
-		return;
+		return false;
 	memcpy(name, rest, nl);
 	name[nl] = 0;
 	const char *tail = slash + 1;
@@ -919,18 +923,18 @@ static void handle_plain(struct fc_hub *hub, const char *rest, const void *paylo
 	bool is_get = strcmp(tail, "get") == 0 || starts_with(tail, "get/");
 	bool is_raw = strcmp(tail, "raw/set") == 0;
 	if (!is_set && !is_get && !is_raw)
-		return;
+		return false;
 	struct fc_device *d = fc_hub_device_by_name(hub, name);
 	if (!d) {
 		command_error(hub, NULL, "%s: no device named '%s'", tail, name);
-		return;
+		return false;
 	}
 	const char *attr = NULL;
 	if ((is_set || is_get) && tail[3] == '/') {
 		attr = tail + 4;
 		if (!*attr || strchr(attr, '/')) {
 			command_error(hub, d, "%s: malformed attribute topic", tail);
-			return;
+			return false;
 		}
 	}
 	if (is_set)
@@ -939,6 +943,7 @@ static void handle_plain(struct fc_hub *hub, const char *rest, const void *paylo
 		handle_get(hub, d, attr, payload, len);
 	else
 		handle_raw_set(hub, d, payload, len);
+	return false;
 }
 
 static void handle_internal(struct fc_hub *hub, const char *rest, const void *payload, size_t len)
@@ -991,7 +996,8 @@ enum fc_verdict fc_hub_on_message(struct fc_hub *hub, const struct fc_client *c,
 		return r == FC_DENY ? FC_DENY : FC_ALLOW;
 	}
 	if (under_base(hub, topic)) {
-		handle_plain(hub, topic + strlen(hub->base) + 1, payload, len);
+		if (handle_plain(hub, c, topic + strlen(hub->base) + 1, payload, len))
+			return FC_DENY;
 	} else if (hub->discovery && strncmp(topic, hub->ha_prefix, strlen(hub->ha_prefix)) == 0 &&
 		   strcmp(topic + strlen(hub->ha_prefix), "/status") == 0 && len == 6 && memcmp(payload, "online", 6) == 0) {
 		/* Home Assistant restarted: send discovery and states again. */

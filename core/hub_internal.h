@@ -55,7 +55,7 @@ void hub_rename_device(struct fc_hub *hub, struct fc_device *d, const char *to);
 void hub_reload_device(struct fc_hub *hub, const struct fc_vendor *v, const char *vid);
 
 /* bridge.c */
-void hub_bridge_request(struct fc_hub *hub, const char *op, const void *payload, size_t len);
+void hub_bridge_request(struct fc_hub *hub, const struct fc_client *c, const char *op, const void *payload, size_t len);
 void hub_publish_info(struct fc_hub *hub);
 void hub_publish_devices(struct fc_hub *hub);
 struct cJSON *hub_device_json(struct fc_hub *hub, const struct fc_device *d);

@@ -76,6 +76,11 @@ struct fc_vendor_broker {
 	void (*device_loaded)(struct fc_hub *hub, void *vs, struct fc_device *dev, const struct cJSON *secrets,
 			      const struct cJSON *meta);
 	void (*free_vdata)(void *vdata);
+	/* Bridge request <base>/bridge/request/<vendor>/<op> (e.g. meross/account/add). Admin only: the hub
+	 * passes only requests from users listed in core.admin_users. Fill `data` (never with a secret:
+	 * responses are plain topics) or write err and return -1. */
+	int (*bridge_request)(struct fc_hub *hub, void *vs, const char *op, const struct cJSON *req, struct cJSON *data,
+			      char *err, size_t errlen);
 };
 
 /* The CLI side. `fakecloud device add <vendor> ...`, `fakecloud device export <vendor>`,

@@ -602,6 +602,9 @@ static void *pump_main(void *arg)
 			pump_loop(p, sp[0]);
 		close(sp[0]);
 		mbedtls_ssl_close_notify(&p->ssl); /* best effort, non-blocking */
+		/* A client may still be sending (e.g. a body we answered 413 to early): drain it briefly so it
+		 * can read our answer instead of getting a reset. */
+		linger_close(p);
 	}
 	pump_end(p);
 	return NULL;

@@ -291,12 +291,30 @@ static int check_ports(const struct fc_config *cfg)
 	static const char *const keys[][2] = {{"mqtt", "port"},      {"mqtt", "tls_port"},   {"mqtt", "psk_port"},
 					      {"http", "http_port"}, {"http", "https_port"}};
 	const size_t n = sizeof keys / sizeof keys[0];
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = i + 1; j < n; j++)
-			if (fc_config_int(cfg, keys[i][0], keys[i][1]) == fc_config_int(cfg, keys[j][0], keys[j][1]))
-				return cli_fail(CMD, "%s.%s and %s.%s are both %ld: every listener needs its own port",
-						keys[i][0], keys[i][1], keys[j][0], keys[j][1],
-						fc_config_int(cfg, keys[i][0], keys[i][1]));
+	char names[5 + 16][48];
+	long ports[5 + 16];
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++, count++) {
+		snprintf(names[count], sizeof names[0], "%s.%s", keys[i][0], keys[i][1]);
+		ports[count] = fc_config_int(cfg, keys[i][0], keys[i][1]);
+	}
+	char extra[16][256];
+	int n_extra = fc_config_list(cfg, "mqtt", "tls_extra_ports", extra, 16);
+	if (n_extra < 0)
+		return cli_fail(CMD, "mqtt.tls_extra_ports: at most 16 ports");
+	for (int i = 0; i < n_extra; i++, count++) {
+		char *end;
+		long p = strtol(extra[i], &end, 10);
+		if (*end || p < 1 || p > 65535)
+			return cli_fail(CMD, "mqtt.tls_extra_ports: '%s' is not a port (1-65535)", extra[i]);
+		snprintf(names[count], sizeof names[0], "mqtt.tls_extra_ports");
+		ports[count] = p;
+	}
+	for (size_t i = 0; i < count; i++)
+		for (size_t j = i + 1; j < count; j++)
+			if (ports[i] == ports[j])
+				return cli_fail(CMD, "%s and %s are both %ld: every listener needs its own port", names[i],
+						names[j], ports[i]);
 	return CLI_OK;
 }
 

@@ -1,6 +1,7 @@
 /* The Mosquitto files `fakecloud init` writes: password_file, acl_file and mosquitto.conf. */
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/crypto.h"
@@ -137,6 +138,16 @@ int cli_mosq_conf_text(const struct fc_config *cfg, const struct cli_mosq_conf *
 		"#tls_version tlsv1.1\n"
 		"#ciphers DEFAULT:@SECLEVEL=0\n",
 	    cert, key);
+
+	/* The same certificate listener on more ports: DNS-redirected devices dial the cloud's own ports
+	 * (e.g. Meross: 443 and 2001). */
+	char extra[16][256];
+	int n_extra = fc_config_list(cfg, "mqtt", "tls_extra_ports", extra, 16);
+	for (int i = 0; i < n_extra; i++) {
+		add(&b, "\n# Extra MQTT over TLS port (mqtt.tls_extra_ports).\n");
+		listener(&b, strtol(extra[i], NULL, 10), listen);
+		add(&b, "certfile %s\nkeyfile %s\n", cert, key);
+	}
 
 	add(&b, "\n# MQTT over TLS-PSK: the plugin supplies each device's key. This listener has no certificate\n"
 		"# (Mosquitto 2.0.11 disables PSK on a listener that also has one), and there is no psk_file\n"

@@ -846,7 +846,7 @@ static void test_hub(void)
 	}
 	cJSON *l2 = wait_msg(pub, "Appliance.Hub.SubdeviceList", "PUSH", WAIT);
 	CHECK(l2 != NULL);
-	CHECK(meross_sim_counter(s, MSC_SUBDEVLIST_PUSHES) >= 2);
+	CHECK(meross_sim_wait_counter(s, MSC_SUBDEVLIST_PUSHES, 2, WAIT));
 	if (l2)
 		cloud_send(uuid, "PUSH", "Appliance.Hub.SubdeviceList", hstr(l2, "messageId"), pub, KEY, "{}");
 	CHECK(meross_sim_wait_counter(s, MSC_SUBDEVLIST_REPLIES, 1, WAIT));

@@ -320,6 +320,26 @@ int main(void)
 	CHECK_INT(fc_ks_device_get(ks, "fctest", "dev2", &row), FC_KS_NOTFOUND);
 	CHECK_INT(fc_hub_on_auth(hub, &dev2, "dev2", "s3cret-device-password"), FC_DENY);
 
+	/* --- vendor (admin-only) bridge requests: consumed, never relayed; non-admins refused --- */
+	rec_clear();
+	const char *acct = "{\"user_id\":\"7777777\",\"key\":\"imported-account-key-123\"}";
+	CHECK_INT(fc_hub_on_message(hub, &user, "fakecloud/bridge/request/meross/account/add", acct, strlen(acct), false),
+		  FC_DENY);
+	resp = last("fakecloud/bridge/response/meross/account/add");
+	CHECK(resp && strstr(resp->payload, "admin only"));
+	struct fc_account_row arow;
+	CHECK_INT(fc_ks_account_get(ks, "meross", "7777777", &arow), FC_KS_NOTFOUND);
+	int ha;
+	struct fc_client admin = {&ha, "admin-cli", "admin", "127.0.0.1", 4};
+	rec_clear();
+	CHECK_INT(fc_hub_on_message(hub, &admin, "fakecloud/bridge/request/meross/account/add", acct, strlen(acct), false),
+		  FC_DENY);
+	resp = last("fakecloud/bridge/response/meross/account/add");
+	CHECK(resp && strstr(resp->payload, "\"status\":\"ok\"") && strstr(resp->payload, "\"user_id\":\"7777777\""));
+	CHECK(!any_payload_contains("imported-account-key-123"));
+	CHECK_INT(fc_ks_account_get(ks, "meross", "7777777", &arow), FC_KS_OK);
+	fc_account_row_free(&arow);
+
 	/* --- internal messages are consumed --- */
 	CHECK_INT(fc_hub_on_message(hub, &intl, "$fakecloud/internal/core/device-changed", "{}", 2, false), FC_DENY);
 

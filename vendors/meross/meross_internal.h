@@ -105,6 +105,10 @@ int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, co
 		   const struct cJSON *payload, const struct cJSON *set, bool user, struct fc_device *target);
 struct meross_dev *meross_md_new(void);
 
+/* bridge.c */
+int meross_bridge_request(struct fc_hub *hub, void *vs, const char *op, const struct cJSON *req, struct cJSON *data,
+			  char *err, size_t errlen);
+
 /* hub.c: MSH300 hubs and their sub-devices */
 /* System.All digest.hub of a hub device: registers sub-devices, sets their online state, asks for
  * their readings. */

@@ -825,5 +825,6 @@ const struct fc_vendor_broker meross_broker = {
 	.raw_command = m_raw,
 	.device_removed = m_removed,
 	.device_loaded = m_loaded,
+	.bridge_request = meross_bridge_request,
 	.free_vdata = free_md,
 };
