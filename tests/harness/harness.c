@@ -432,3 +432,19 @@ int fc_http_request(int port, const char *method, const char *path, const char *
 		snprintf(out, outlen, "%s", b ? b + 4 : "");
 	return status;
 }
+
+int fc_env_scan_secrets(struct fc_env *e, struct fc_mq *spy, const char *const *secrets)
+{
+	int findings = 0;
+	for (size_t i = 0; secrets[i]; i++) {
+		if (!secrets[i][0])
+			continue;
+		int b = fc_env_broker_log_count(e, secrets[i]), h = fc_env_httpd_log_count(e, secrets[i]);
+		int m = spy ? fc_mq_count_containing(spy, secrets[i]) : 0;
+		if (b || h || m) {
+			fprintf(stderr, "secret #%zu found: broker log %d, httpd log %d, MQTT messages %d\n", i, b, h, m);
+			findings++;
+		}
+	}
+	return findings;
+}

@@ -70,6 +70,12 @@ bool fc_mq_wait(struct fc_mq *m, const char *filter, int timeout_ms, struct fc_m
 /* Like fc_mq_wait but also requires payload to contain `needle`. */
 bool fc_mq_wait_payload(struct fc_mq *m, const char *filter, const char *needle, int timeout_ms,
 			struct fc_mq_msg *msg);
+/* How many queued (not yet consumed) messages contain `needle` in their topic or payload. Used with a
+ * '#' subscriber that never consumes, to prove a secret never reached any topic. */
+int fc_mq_count_containing(struct fc_mq *m, const char *needle);
+/* Everything logged by the broker and httpd, and everything a spy saw: none may contain any of the
+ * NULL-terminated secrets. Prints each finding; returns the number of findings. */
+int fc_env_scan_secrets(struct fc_env *e, struct fc_mq *spy, const char *const *secrets);
 /* Drop everything received so far. */
 void fc_mq_drain(struct fc_mq *m);
 bool fc_mq_connected(struct fc_mq *m);

@@ -309,3 +309,13 @@ void fc_mq_msg_free(struct fc_mq_msg *msg)
 	free(msg->payload);
 	msg->payload = NULL;
 }
+
+int fc_mq_count_containing(struct fc_mq *q, const char *needle)
+{
+	int n = 0;
+	pthread_mutex_lock(&q->mu);
+	for (struct node *x = q->head; x; x = x->next)
+		n += strstr(x->msg.topic, needle) || (x->msg.len && memmem(x->msg.payload, x->msg.len, needle, strlen(needle)));
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
