@@ -19,14 +19,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t mono_ms(void)
+int64_t fc_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms)
+void fc_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
@@ -256,8 +256,8 @@ int fc_env_start_broker(struct fc_env *e)
 {
 	char *argv[] = {"/usr/sbin/mosquitto", "-c", e->mosq_conf, NULL};
 	e->broker_pid = spawn_logged(argv, e->broker_log, true);
-	int64_t end = mono_ms() + 15000;
-	while (mono_ms() < end) {
+	int64_t end = fc_mono_ms() + 15000;
+	while (fc_mono_ms() < end) {
 		if (!alive(e->broker_pid)) {
 			char log[8192];
 			read_file(e->broker_log, log, sizeof log);
@@ -267,7 +267,7 @@ int fc_env_start_broker(struct fc_env *e)
 		}
 		if (port_open(e->mqtt_port) && port_open(e->tls_port))
 			return 0;
-		sleep_ms(20);
+		fc_sleep_ms(20);
 	}
 	fprintf(stderr, "harness: mosquitto did not open port %d\n", e->mqtt_port);
 	return -1;
@@ -279,9 +279,9 @@ int fc_env_start_httpd(struct fc_env *e)
 	snprintf(exe, sizeof exe, "%s/fakecloud-httpd", e->bin_dir);
 	char *argv[] = {exe, "--config", e->conf, NULL};
 	e->httpd_pid = spawn_logged(argv, e->httpd_log, false);
-	int64_t end = mono_ms() + 15000;
+	int64_t end = fc_mono_ms() + 15000;
 	char body[2048];
-	while (mono_ms() < end) {
+	while (fc_mono_ms() < end) {
 		if (!alive(e->httpd_pid)) {
 			char log[8192];
 			read_file(e->httpd_log, log, sizeof log);
@@ -291,7 +291,7 @@ int fc_env_start_httpd(struct fc_env *e)
 		}
 		if (fc_http_request(e->http_port, "GET", "/healthz", NULL, body, sizeof body) == 200)
 			return 0;
-		sleep_ms(20);
+		fc_sleep_ms(20);
 	}
 	fprintf(stderr, "harness: fakecloud-httpd did not answer /healthz on %d\n", e->http_port);
 	return -1;
@@ -304,14 +304,14 @@ static int stop_pid(pid_t *pidp, int sig)
 		return -1;
 	kill(pid, sig);
 	int st = 0;
-	int64_t end = mono_ms() + 10000;
-	while (mono_ms() < end) {
+	int64_t end = fc_mono_ms() + 10000;
+	while (fc_mono_ms() < end) {
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid) {
 			*pidp = 0;
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		}
-		sleep_ms(10);
+		fc_sleep_ms(10);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -385,12 +385,12 @@ int fc_env_httpd_log_count(struct fc_env *e, const char *needle) { return count_
 
 bool fc_env_wait_broker_log(struct fc_env *e, const char *needle, int count, int timeout_ms)
 {
-	int64_t end = mono_ms() + timeout_ms;
+	int64_t end = fc_mono_ms() + timeout_ms;
 	do {
 		if (count_in_file(e->broker_log, needle) >= count)
 			return true;
-		sleep_ms(20);
-	} while (mono_ms() < end);
+		fc_sleep_ms(20);
+	} while (fc_mono_ms() < end);
 	return false;
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct fc_env {
@@ -82,6 +83,8 @@ bool fc_mq_connected(struct fc_mq *m);
 void fc_mq_msg_free(struct fc_mq_msg *msg);
 
 /* ---- misc ---- */
+int64_t fc_mono_ms(void);  /* CLOCK_MONOTONIC in milliseconds */
+void fc_sleep_ms(int ms);
 int fc_free_port(void);   /* a free TCP port on 127.0.0.1 */
 /* HTTP GET/POST over plain TCP to 127.0.0.1:port; returns the status code (-1 on error), body in out. */
 int fc_http_request(int port, const char *method, const char *path, const char *body, char *out, size_t outlen);

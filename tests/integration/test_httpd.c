@@ -26,18 +26,6 @@ static const uint8_t PSK[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
 static const uint8_t WRONG_PSK[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
 				      0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x00};
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 static int tcp_connect(int port)
 {
@@ -135,12 +123,12 @@ static bool healthz_broker(struct fc_env *e, const char *want)
 
 static bool wait_httpd_log(struct fc_env *e, const char *needle, int timeout_ms)
 {
-	int64_t end = mono_ms() + timeout_ms;
+	int64_t end = fc_mono_ms() + timeout_ms;
 	do {
 		if (fc_env_httpd_log_count(e, needle) > 0)
 			return true;
-		sleep_ms(20);
-	} while (mono_ms() < end);
+		fc_sleep_ms(20);
+	} while (fc_mono_ms() < end);
 	return false;
 }
 
@@ -346,13 +334,13 @@ static void test_limits_and_routes(struct fc_env *e)
 static void test_per_ip(struct fc_env *e)
 {
 	char out[4096];
-	sleep_ms(300); /* let earlier connections be closed and counted out */
+	fc_sleep_ms(300); /* let earlier connections be closed and counted out */
 	int held[4];
 	for (int i = 0; i < 4; i++)
 		held[i] = tcp_connect(e->http_port);
 	for (int i = 0; i < 4; i++)
 		CHECK(held[i] >= 0);
-	sleep_ms(200);
+	fc_sleep_ms(200);
 	/* the fifth (plain or TLS) is closed at once */
 	int fifth = tcp_connect(e->http_port);
 	CHECK(fifth >= 0);
@@ -377,7 +365,7 @@ static void test_per_ip(struct fc_env *e)
 		CHECK_INT(status_of(out), 200);
 		close(held[i]);
 	}
-	sleep_ms(300);
+	fc_sleep_ms(300);
 	CHECK_INT(fc_http_request(e->http_port, "GET", "/healthz", NULL, out, sizeof out), 200);
 	CHECK_INT(fc_tls_request(&cert, "GET", "/healthz", NULL, out, sizeof out, NULL, err, sizeof err), 200);
 }
@@ -472,7 +460,7 @@ int main(void)
 
 	CHECK_INT(fc_env_start_broker(&e), 0);
 	bool connected = false;
-	for (int64_t end = mono_ms() + 15000; !connected && mono_ms() < end; sleep_ms(100))
+	for (int64_t end = fc_mono_ms() + 15000; !connected && fc_mono_ms() < end; fc_sleep_ms(100))
 		connected = healthz_broker(&e, "connected");
 	CHECK(connected);
 	CHECK(wait_httpd_log(&e, "connected to the broker", 1000));
@@ -485,19 +473,19 @@ int main(void)
 	/* the broker goes away and comes back */
 	CHECK_INT(fc_env_stop_broker(&e), 0);
 	bool down = false;
-	for (int64_t end = mono_ms() + 5000; !down && mono_ms() < end; sleep_ms(50))
+	for (int64_t end = fc_mono_ms() + 5000; !down && fc_mono_ms() < end; fc_sleep_ms(50))
 		down = healthz_broker(&e, "disconnected");
 	CHECK(down);
 	CHECK_INT(fc_env_start_broker(&e), 0);
 	connected = false;
-	for (int64_t end = mono_ms() + 15000; !connected && mono_ms() < end; sleep_ms(100))
+	for (int64_t end = fc_mono_ms() + 15000; !connected && fc_mono_ms() < end; fc_sleep_ms(100))
 		connected = healthz_broker(&e, "connected");
 	CHECK(connected);
 
 	/* SIGTERM: a clean exit 0, quickly (and, in sanitizer builds, without leaks) */
-	int64_t t0 = mono_ms();
+	int64_t t0 = fc_mono_ms();
 	CHECK_INT(fc_env_stop_httpd(&e), 0);
-	int64_t took = mono_ms() - t0;
+	int64_t took = fc_mono_ms() - t0;
 	CHECK(took < 2500);
 	if (took >= 2500)
 		fprintf(stderr, "httpd took %lld ms to stop\n", (long long)took);

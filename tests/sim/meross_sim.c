@@ -6,6 +6,7 @@
  * the outbox. Other threads only touch state under `mu` and queue messages, so libmosquitto is never
  * used from two threads and no mosquitto call is made while `mu` is held. */
 #include "sim/meross_sim.h"
+#include "harness/harness.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -123,18 +124,6 @@ struct meross_sim {
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static void lib_init(void) { mosquitto_lib_init(); }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 static void deadline(struct timespec *ts, int ms)
 {
@@ -151,7 +140,7 @@ static void deadline(struct timespec *ts, int ms)
  * wall time as told by the cloud. Uptime starts at 1 like a device that just booted. */
 static int64_t dev_time_ms(struct meross_sim *s, int *ms)
 {
-	int64_t el = mono_ms() - (s->time_synced ? s->sync_mono_ms : s->boot_ms);
+	int64_t el = fc_mono_ms() - (s->time_synced ? s->sync_mono_ms : s->boot_ms);
 	if (ms)
 		*ms = (int)(el % 1000);
 	return (s->time_synced ? s->sync_ts : 1) + el / 1000;
@@ -714,7 +703,7 @@ static const char *store_time(struct meross_sim *s, const cJSON *payload)
 		s->time_ts = ts;
 		s->time_synced = true;
 		s->sync_ts = ts;
-		s->sync_mono_ms = mono_ms();
+		s->sync_mono_ms = fc_mono_ms();
 	}
 	bump(s, MSC_TIME_SETS);
 	return NULL;
@@ -1324,7 +1313,7 @@ static void handle_push(struct meross_sim *s, const char *ns, const char *mid, c
 		if (has_ts) {
 			s->time_synced = true;
 			s->sync_ts = ts;
-			s->sync_mono_ms = mono_ms();
+			s->sync_mono_ms = fc_mono_ms();
 		} else if (!known_id(s->clock_ids, mid)) {
 			/* "push query" (§2): PUSH {} makes the device PUSH its clock */
 			cJSON *p = cJSON_CreateObject();
@@ -1565,7 +1554,7 @@ static void on_disconnect(struct mosquitto *m, void *ud, int rc)
 /* Timers (loop thread). */
 static void tick(struct meross_sim *s)
 {
-	int64_t now = mono_ms();
+	int64_t now = fc_mono_ms();
 	pthread_mutex_lock(&s->mu);
 	if (s->connected && s->subacked && !s->bound && now >= s->next_bind_ms) {
 		send_bind(s);
@@ -1632,7 +1621,7 @@ static void *sim_thread(void *arg)
 		if (stop)
 			break;
 		if (!sock_up) {
-			if (!unbound && mono_ms() >= next_try) {
+			if (!unbound && fc_mono_ms() >= next_try) {
 				pthread_mutex_lock(&s->mu);
 				s->connack_seen = false;
 				pthread_mutex_unlock(&s->mu);
@@ -1649,12 +1638,12 @@ static void *sim_thread(void *arg)
 						  rc == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(rc));
 					bump(s, MSC_CONNECT_FAILS);
 					pthread_mutex_unlock(&s->mu);
-					next_try = mono_ms() + s->o.reconnect_ms;
+					next_try = fc_mono_ms() + s->o.reconnect_ms;
 				}
 			}
 			if (!sock_up) {
 				flush_outbox(s, false);
-				sleep_ms(20);
+				fc_sleep_ms(20);
 				continue;
 			}
 		}
@@ -1670,7 +1659,7 @@ static void *sim_thread(void *arg)
 				bump(s, MSC_CONNECT_FAILS); /* TLS handshake or socket failure before CONNACK */
 			mark_down(s);
 			pthread_mutex_unlock(&s->mu);
-			next_try = mono_ms() + s->o.reconnect_ms;
+			next_try = fc_mono_ms() + s->o.reconnect_ms;
 			flush_outbox(s, false);
 			continue;
 		}
@@ -1762,7 +1751,7 @@ struct meross_sim *meross_sim_start(const struct meross_sim_opts *o)
 	}
 
 	s->last_connack = -1;
-	s->boot_ms = mono_ms();
+	s->boot_ms = fc_mono_ms();
 	s->light = (struct meross_sim_light){.capacity = 5, .rgb = 0xFF8000, .temperature = 50, .luminance = 80};
 	s->power = (struct meross_sim_power){.current_ma = 500, .voltage_dv = 2300, .power_mw = 115000};
 	s->valve = (struct meross_sim_valve){.onoff = 1, .mode = 0, .room = 195, .current_set = 210, .custom = 210,
