@@ -5,6 +5,7 @@
 
 #include "core/keystore.h"
 #include "vendors/meross/meross_internal.h"
+#include "vendors/meross/provision.h"
 
 static int add_account(struct fc_cli *cli, int argc, char **argv)
 {
@@ -89,4 +90,5 @@ const struct fc_vendor_cli meross_cli = {
 		     "   keep devices that are still bound to the Meross cloud working through DNS alone)",
 	.device_add = device_add,
 	.device_export = device_export,
+	.provision_usage = meross_provision_usage, .provision = meross_provision,
 };

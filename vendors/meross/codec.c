@@ -18,6 +18,8 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <mbedtls/ecdh.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/platform_util.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -492,4 +494,241 @@ char *meross_msg_echo(const struct meross_msg *req, const char *method, const ch
 		trigger_src ? trigger_src : (had_trigger ? req->trigger_src : NULL),
 	};
 	return print_message(&h, payload);
+}
+
+/* ---- local provisioning crypto (§5) ---------------------------------------------------------------- */
+
+#define AES_BLOCK 16
+
+/* md5hex of a NUL-free string concatenation, via md5_parts (wipes its buffer). */
+void meross_wifix_key(const char *type, const char *uuid, const char *mac, char out[33])
+{
+	const struct part parts[] = {{type, type ? strlen(type) : 0},
+				     {uuid, uuid ? strlen(uuid) : 0},
+				     {mac, mac ? strlen(mac) : 0}};
+	md5_parts(parts, 3, out);
+}
+
+/* AES-256-CBC (IV "0000000000000000") of in + 1..16 zero bytes, base64 into out (NUL-terminated). */
+static int zero_pad_encrypt_b64(const char key[33], const void *in, size_t len, char *out, size_t cap,
+				size_t *outlen)
+{
+	const size_t padded = (len / AES_BLOCK + 1) * AES_BLOCK;
+	if (len > SIZE_MAX / 2 - AES_BLOCK || cap < 4 * ((padded + 2) / 3) + 1)
+		return -1;
+	uint8_t *buf = calloc(1, padded);
+	if (!buf)
+		return -1;
+	if (len)
+		memcpy(buf, in, len);
+	uint8_t iv[AES_BLOCK];
+	memcpy(iv, MEROSS_AES_IV, AES_BLOCK);
+	size_t n = 0, b64len = 0;
+	int rc = fc_aes_cbc_encrypt((const uint8_t *)key, 32, iv, FC_PAD_NONE, buf, padded, buf, padded, &n);
+	if (rc == 0)
+		rc = fc_base64_encode(buf, n, out, cap, &b64len);
+	mbedtls_platform_zeroize(buf, padded);
+	free(buf);
+	if (rc != 0)
+		return -1;
+	if (outlen)
+		*outlen = b64len;
+	return 0;
+}
+
+int meross_wifix_password(const char *type, const char *uuid, const char *mac, const char *password, size_t len,
+			  char *out, size_t cap)
+{
+	if (!out || !cap)
+		return -1;
+	out[0] = '\0';
+	if (!type || !uuid || !mac || (!password && len) || len > MEROSS_WIFI_PASSWORD_MAX ||
+	    (len && memchr(password, '\0', len)))
+		return -1;
+	char key[33];
+	meross_wifix_key(type, uuid, mac, key);
+	int rc = key[0] ? zero_pad_encrypt_b64(key, password, len, out, cap, NULL) : -1;
+	mbedtls_platform_zeroize(key, sizeof key);
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
+}
+
+/* s[from:to] with Python semantics for 0 <= from <= to. */
+static struct part py_slice(const char *s, size_t n, size_t from, size_t to)
+{
+	struct part p = {s, 0};
+	if (!s || from >= n)
+		return p;
+	p.p = s + from;
+	p.n = (to < n ? to : n) - from;
+	return p;
+}
+
+void meross_local_key_direct(const char *uuid, const char *key, size_t keylen, const char *mac, char out[33])
+{
+	const size_t ulen = uuid ? strlen(uuid) : 0;
+	if (!key)
+		keylen = 0;
+	const struct part parts[] = {py_slice(uuid, ulen, 3, 22), py_slice(key, keylen, 1, 9),
+				     {mac, mac ? strlen(mac) : 0}, py_slice(key, keylen, 10, 28)};
+	md5_parts(parts, 4, out);
+}
+
+/* mbedtls RNG callback (used for the scalar multiplication's side-channel blinding only). */
+static int ecp_rng(void *ctx, unsigned char *buf, size_t len)
+{
+	(void)ctx;
+	return fc_random(buf, len) == 0 ? 0 : -1;
+}
+
+/* Loads P-256 and priv (checked to be in [1, n-1]). 0 / -1. */
+static int ecp_load(mbedtls_ecp_group *grp, mbedtls_mpi *d, const uint8_t priv[32])
+{
+	if (mbedtls_ecp_group_load(grp, MBEDTLS_ECP_DP_SECP256R1) != 0 || mbedtls_mpi_read_binary(d, priv, 32) != 0)
+		return -1;
+	return mbedtls_ecp_check_privkey(grp, d) == 0 ? 0 : -1;
+}
+
+int meross_ecdhe_public(const uint8_t priv[32], uint8_t pub[65])
+{
+	if (!priv || !pub)
+		return -1;
+	mbedtls_ecp_group grp;
+	mbedtls_mpi d;
+	mbedtls_ecp_point q;
+	mbedtls_ecp_group_init(&grp);
+	mbedtls_mpi_init(&d);
+	mbedtls_ecp_point_init(&q);
+	size_t n = 0;
+	int rc = -1;
+	if (ecp_load(&grp, &d, priv) == 0 && mbedtls_ecp_mul(&grp, &q, &d, &grp.G, ecp_rng, NULL) == 0 &&
+	    mbedtls_ecp_point_write_binary(&grp, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &n, pub, 65) == 0 && n == 65)
+		rc = 0;
+	mbedtls_ecp_point_free(&q);
+	mbedtls_mpi_free(&d);
+	mbedtls_ecp_group_free(&grp);
+	return rc;
+}
+
+int meross_ecdhe_session_key(const uint8_t priv[32], const uint8_t *peer, size_t peerlen, char out[33])
+{
+	if (!out)
+		return -1;
+	out[0] = '\0';
+	if (!priv || !peer || peerlen != 65 || peer[0] != 0x04)
+		return -1;
+	mbedtls_ecp_group grp;
+	mbedtls_mpi d, z;
+	mbedtls_ecp_point q;
+	mbedtls_ecp_group_init(&grp);
+	mbedtls_mpi_init(&d);
+	mbedtls_mpi_init(&z);
+	mbedtls_ecp_point_init(&q);
+	uint8_t secret[32];
+	int rc = -1;
+	if (ecp_load(&grp, &d, priv) == 0 && mbedtls_ecp_point_read_binary(&grp, &q, peer, peerlen) == 0 &&
+	    mbedtls_ecp_check_pubkey(&grp, &q) == 0 &&
+	    mbedtls_ecdh_compute_shared(&grp, &z, &q, &d, ecp_rng, NULL) == 0 &&
+	    mbedtls_mpi_write_binary(&z, secret, sizeof secret) == 0) {
+		fc_md5_hex(secret, sizeof secret, out);
+		rc = 0;
+	}
+	mbedtls_platform_zeroize(secret, sizeof secret);
+	mbedtls_ecp_point_free(&q);
+	mbedtls_mpi_free(&z);
+	mbedtls_mpi_free(&d);
+	mbedtls_ecp_group_free(&grp);
+	return rc;
+}
+
+char *meross_local_encrypt(const char key[33], const void *msg, size_t len, size_t *outlen)
+{
+	if (outlen)
+		*outlen = 0;
+	if (!key || strnlen(key, 33) != 32 || (!msg && len) || len > MEROSS_MAX_MESSAGE)
+		return NULL;
+	const size_t padded = (len / AES_BLOCK + 1) * AES_BLOCK;
+	const size_t cap = 4 * ((padded + 2) / 3) + 1;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	if (zero_pad_encrypt_b64(key, msg, len, out, cap, outlen) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static bool ascii_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+char *meross_local_decrypt(const char key[33], const void *body, size_t len, size_t *outlen, char *err,
+			   size_t errlen)
+{
+	if (outlen)
+		*outlen = 0;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!key || strnlen(key, 33) != 32 || (!body && len)) {
+		fail(err, errlen, "bad arguments");
+		return NULL;
+	}
+	const unsigned char *b = body;
+	while (len && ascii_ws(b[0])) {
+		b++;
+		len--;
+	}
+	while (len && ascii_ws(b[len - 1]))
+		len--;
+	if (len == 0) {
+		fail(err, errlen, "empty body");
+		return NULL;
+	}
+	/* base64 of MEROSS_MAX_MESSAGE plus one padding block */
+	const size_t max_b64 = 4 * ((MEROSS_MAX_MESSAGE + AES_BLOCK + 2) / 3);
+	if (len > max_b64) {
+		fail(err, errlen, "encrypted body too large (%zu bytes)", len);
+		return NULL;
+	}
+	const size_t cap = len / 4 * 3 + 3;
+	uint8_t *buf = malloc(cap + 1);
+	if (!buf) {
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	size_t n = 0;
+	if (fc_base64_decode((const char *)b, len, buf, cap, &n) != 0) {
+		free(buf);
+		fail(err, errlen, "not base64");
+		return NULL;
+	}
+	if (n == 0 || n % AES_BLOCK != 0) {
+		free(buf);
+		fail(err, errlen, "%zu bytes is not a whole number of AES blocks", n);
+		return NULL;
+	}
+	uint8_t iv[AES_BLOCK];
+	memcpy(iv, MEROSS_AES_IV, AES_BLOCK);
+	size_t m = 0;
+	if (fc_aes_cbc_decrypt((const uint8_t *)key, 32, iv, FC_PAD_NONE, buf, n, buf, n, &m) != 0) {
+		mbedtls_platform_zeroize(buf, cap);
+		free(buf);
+		fail(err, errlen, "decryption failed");
+		return NULL;
+	}
+	while (m && buf[m - 1] == 0)
+		m--;
+	bool binary = false; /* JSON text has no control bytes but blanks: a wrong key almost always does */
+	for (size_t i = 0; i < m && !binary; i++)
+		binary = buf[i] < 0x20 && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r';
+	if (m == 0 || binary || m > MEROSS_MAX_MESSAGE) {
+		mbedtls_platform_zeroize(buf, cap);
+		free(buf);
+		fail(err, errlen, m == 0 ? "decrypted to nothing" : "decrypted to binary data (wrong key?)");
+		return NULL;
+	}
+	buf[m] = '\0';
+	if (outlen)
+		*outlen = m;
+	return (char *)buf;
 }

@@ -78,4 +78,48 @@ char *meross_msg_build(const struct meross_out *o, const struct cJSON *payload, 
 char *meross_msg_echo(const struct meross_msg *req, const char *method, const char *trigger_src, const char *from,
 		      const struct cJSON *payload);
 
+/* ---- local provisioning crypto (§5) ----
+ * All AES here is AES-256-CBC with IV = 16 ASCII '0' bytes and zero-byte padding (no PKCS#7); keys are
+ * the 32 ASCII characters of an md5hex string. */
+
+#define MEROSS_AES_IV "0000000000000000"
+#define MEROSS_WIFI_PASSWORD_MAX 64 /* longest Wi-Fi password accepted (WPA passphrase / 64-hex PSK) */
+
+/* Key of the Config.WifiX password: md5hex(type + uuid + mac), all as System.All reports them. */
+void meross_wifix_key(const char *type, const char *uuid, const char *mac, char out[33]);
+/* Config.WifiX password field: base64(AES(meross_wifix_key, password + 1..16 zero bytes)). A password
+ * whose length is a multiple of 16 gets a whole zero block (as bytespider v2 and meross_lan do), so the
+ * decrypted block always holds a terminating NUL. Writes NUL-terminated base64 into out; 0, or -1 when
+ * password is longer than MEROSS_WIFI_PASSWORD_MAX, contains a NUL, or cap is too small (out = ""). */
+int meross_wifix_password(const char *type, const char *uuid, const char *mac, const char *password, size_t len,
+			  char *out, size_t cap);
+
+/* Encrypted local HTTP API (firmware with Appliance.Encrypt.ECDHE). Two published key derivations:
+ * (b) meross_lan: the session key is meross_local_key_direct() itself;
+ * (a) bytespider: P-256 ECDH. The client's private scalar defaults to the 32 ASCII bytes of
+ *     meross_local_key_direct() read as a big-endian number; its public key goes to the device in
+ *     SET Appliance.Encrypt.ECDHE {"ecdhe":{"step":1,"pubkey":<base64 of the 65-byte uncompressed
+ *     point>}}, the device answers its own "pubkey", and the session key is md5hex(x-coordinate of the
+ *     shared point, 32 bytes big-endian). */
+
+/* md5hex(uuid[3:22] + key[1:9] + mac + key[10:28]), slices with Python semantics: a slice past the end
+ * of a short string is shorter or empty (an empty key gives md5hex(uuid[3:22] + mac)). */
+void meross_local_key_direct(const char *uuid, const char *key, size_t keylen, const char *mac, char out[33]);
+/* Uncompressed P-256 public point (0x04 | X | Y) of the private scalar priv (32 bytes, big-endian).
+ * 0, or -1 when priv is not in [1, n-1]. */
+int meross_ecdhe_public(const uint8_t priv[32], uint8_t pub[65]);
+/* Session key of variant (a): md5hex of the x-coordinate of priv * peer. peer is the device's public key
+ * as a 65-byte uncompressed point; it must be a valid point on P-256. 0 / -1. */
+int meross_ecdhe_session_key(const uint8_t priv[32], const uint8_t *peer, size_t peerlen, char out[33]);
+/* Encrypted body: base64(AES(key, msg + 1..16 zero bytes)). Returns a malloc'd NUL-terminated string
+ * (*outlen = its length, optional) or NULL (len > MEROSS_MAX_MESSAGE, allocation failure). */
+char *meross_local_encrypt(const char key[33], const void *msg, size_t len, size_t *outlen);
+/* Decrypts an encrypted body: base64 (surrounding ASCII whitespace ignored) -> AES -> trailing NUL
+ * bytes removed. Returns a malloc'd NUL-terminated buffer (*outlen = length without the NUL) or NULL
+ * with a reason in err: not base64, not a whole number of blocks, empty, larger than
+ * MEROSS_MAX_MESSAGE once decoded, or control bytes other than tab/CR/LF before the padding (what a
+ * wrong key usually gives; when it does not, callers see non-JSON). */
+char *meross_local_decrypt(const char key[33], const void *body, size_t len, size_t *outlen, char *err,
+			   size_t errlen);
+
 #endif
