@@ -50,6 +50,8 @@ static int device_add(struct fc_cli *cli, int argc, char **argv)
 {
 	if (argc > 0 && strcmp(argv[0], "meross-account") == 0)
 		return add_account(cli, argc, argv);
+	if (argc > 0 && strcmp(argv[0], "meross-user") == 0)
+		return meross_user_cli_add(cli, argc, argv);
 	fprintf(cli->err, "meross devices register themselves when they log in with a known account's "
 			  "credentials; add the account with `fakecloud device add meross-account` (see "
 			  "docs/vendors/meross.md)\n");
@@ -87,7 +89,10 @@ static int device_export(struct fc_cli *cli, int argc, char **argv)
 const struct fc_vendor_cli meross_cli = {
 	.add_usage = "fakecloud device add meross-account [--user-id ID] [--key KEY] [--name NAME]\n"
 		     "  (no --user-id/--key: a new account with a random userId and key; give the real ones to\n"
-		     "   keep devices that are still bound to the Meross cloud working through DNS alone)",
+		     "   keep devices that are still bound to the Meross cloud working through DNS alone)\n"
+		     "fakecloud device add meross-user --email EMAIL (--password PASSWORD | --password-file FILE) [--account USERID]\n"
+		     "  (a login for Meross apps and libraries at the app API; FILE '-' = stdin; without --account: the\n"
+		     "   account named 'default', else the only one)",
 	.device_add = device_add,
 	.device_export = device_export,
 	.provision_usage = meross_provision_usage, .provision = meross_provision,

@@ -30,6 +30,8 @@ struct meross_pending {
 	struct cJSON *set;   /* normalised attributes a SET carries; applied to the state on SETACK */
 	int64_t sent_ms;
 	bool user;           /* came from a plain-topic command: errors and timeouts go to bridge/log */
+	bool app;            /* an app client's SET (app.c): no timeout log, the app waits for its reply */
+	struct cJSON *app_set; /* that SET's payload: applied to the state like a PUSH when the SETACK arrives */
 	struct meross_pending *next;
 };
 
@@ -56,6 +58,10 @@ struct meross_dev {
 	char subtype[16];
 	char sub_ids[16][33];
 	int n_subs;
+	/* For the app API's device list (http.c), kept in the device's meta. */
+	char hw_subtype[16];   /* System.All hardware.subType ("eu", "us"...): meta "sub_type" */
+	char hw_version[32];   /* hardware.version: meta "hw_version" */
+	bool meta_online;      /* what meta "online" says: written only when availability changes */
 };
 
 struct meross_vs {
@@ -104,6 +110,62 @@ void meross_build_exposes(const struct meross_dev *md, struct fc_exposes *x);
 int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method,
 		   const struct cJSON *payload, const struct cJSON *set, bool user, struct fc_device *target);
 struct meross_dev *meross_md_new(void);
+
+/* An app client's verified SET to `dev` (app.c): remembered so that the device's SETACK applies the SET's
+ * payload to the normalised state, as a PUSH would (devices that do not PUSH after a SET stay in step). */
+void meross_track_app_set(struct fc_hub *hub, struct fc_device *dev, const struct meross_msg *m);
+
+/* app.c: Meross app MQTT clients (meross.md §1): client id "app:<appId>", username = userId, password =
+ * md5hex(userId + key). They read /app/<userId>/subscribe and /app/<userId>-<appId>/subscribe and write
+ * only to /appliance/<uuid>/subscribe of their own account's devices. */
+enum fc_verdict meross_app_auth(struct fc_hub *hub, const struct fc_client *c, const char *username,
+				const char *password);
+enum fc_verdict meross_app_acl(struct fc_hub *hub, const struct fc_client *c, const char *topic, int access);
+enum fc_verdict meross_app_message(struct fc_hub *hub, const struct fc_client *c, const char *topic,
+				   const void *payload, size_t len);
+/* A verified device PUSH (the bytes as the device sent them) to its account's /app/<userId>/subscribe. */
+void meross_app_forward(struct fc_hub *hub, const struct meross_dev *md, const void *payload, size_t len);
+/* The device came online (bound) or went away: signed Appliance.System.Online PUSH to its account's apps,
+ * and meta "online"/"last_seen" for the app API's device list (written only on a change). */
+void meross_app_availability(struct fc_hub *hub, struct fc_device *dev, bool online);
+/* meta "online" = false for every Meross device (broker start and stop: nothing is connected). */
+void meross_app_reset_online(struct fc_keystore *ks);
+
+/* users.c: app users (email + password) that log in to the app API (http.c). Stored in the keystore's
+ * accounts table under the vendor name MEROSS_USER_STORE, keyed by the lowercased email, with a salted
+ * PBKDF2-HMAC-SHA512 of md5hex(password) (what apps send with "encryption":1) and the userId of the
+ * Meross account they belong to. */
+#define MEROSS_USER_STORE "meross-user"
+#define MEROSS_EMAIL_MAX 127
+/* Store (or replace) a user. `account` NULL or "": the account named "default", else the only account
+ * (created when there is none). 0, or -1 with a reason in err. */
+int meross_user_put(struct fc_keystore *ks, const char *email, const char *password, const char *account,
+		    char user_id_out[24], char *err, size_t errlen);
+enum meross_login { MEROSS_LOGIN_OK = 0, MEROSS_LOGIN_NO_USER, MEROSS_LOGIN_BAD_PASSWORD, MEROSS_LOGIN_ERROR };
+/* Check a login: pw_md5 is md5hex(password) (any case). On OK, user_id and email (as stored) are filled. */
+enum meross_login meross_user_login(struct fc_keystore *ks, const char *email, const char *pw_md5, char user_id[24],
+				    char email_out[MEROSS_EMAIL_MAX + 1]);
+/* `fakecloud device add meross-user --email E (--password P | --password-file F) [--account USERID]`
+ * (argv[0] is "meross-user"). Returns an exit code. */
+int meross_user_cli_add(struct fc_cli *cli, int argc, char **argv);
+
+/* http.c: the Meross cloud app API (meross.md §6) served by fakecloud-httpd. */
+extern const struct fc_vendor_http meross_http;
+/* One value of an application/x-www-form-urlencoded body, decoded ('+' is a space, %XX a byte). Returns
+ * its length, -1 when the key is absent, -2 when the body is malformed around it, the value contains a
+ * NUL, or it does not fit cap (with its NUL). Never reads outside body[0..len). */
+int meross_form_value(const uint8_t *body, size_t len, const char *key, char *out, size_t cap);
+/* The signed request envelope {params, sign, timestamp, nonce} as JSON or a form body. */
+#define MEROSS_API_SECRET "23x17ahWarFH6w29"
+struct meross_api_req {
+	struct cJSON *params;  /* the decoded params object (owned) */
+	char timestamp[24];    /* as sent (a JSON number as its integer digits) */
+	int64_t timestamp_ms;  /* seconds are scaled to milliseconds */
+	char nonce[65];
+};
+/* 0 and *out filled, or a Meross apiStatus (5000) with a reason in info. */
+int meross_api_parse(const uint8_t *body, size_t len, struct meross_api_req *out, char *info, size_t infolen);
+void meross_api_req_free(struct meross_api_req *r);
 
 /* bridge.c */
 int meross_bridge_request(struct fc_hub *hub, void *vs, const char *op, const struct cJSON *req, struct cJSON *data,

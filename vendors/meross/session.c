@@ -61,6 +61,7 @@ static void online_del(struct session_vs *sv, struct fc_device *dev)
 static void pending_free(struct meross_pending *p)
 {
 	cJSON_Delete(p->set);
+	cJSON_Delete(p->app_set);
 	free(p);
 }
 
@@ -166,6 +167,27 @@ static int request(struct fc_hub *hub, struct fc_device *dev, const char *ns, co
 	return meross_request(hub, dev, ns, method, payload, set, user, NULL);
 }
 
+void meross_track_app_set(struct fc_hub *hub, struct fc_device *dev, const struct meross_msg *m)
+{
+	struct meross_dev *md = MD(dev);
+	int waiting = 0;
+	for (struct meross_pending *q = md->pending; q; q = q->next)
+		waiting++;
+	/* Apps may not crowd out fakecloud's own requests: at most half the slots. */
+	if (waiting >= MEROSS_MAX_PENDING / 2 || strlen(m->message_id) >= sizeof md->pending->message_id)
+		return;
+	struct meross_pending *p = calloc(1, sizeof *p);
+	if (!p)
+		return;
+	snprintf(p->message_id, sizeof p->message_id, "%s", m->message_id);
+	snprintf(p->namespace_, sizeof p->namespace_, "%s", m->namespace_);
+	p->app = true;
+	p->app_set = cJSON_Duplicate(m->payload, true);
+	p->sent_ms = fc_hub_now_ms(hub);
+	p->next = md->pending;
+	md->pending = p;
+}
+
 struct meross_dev *meross_md_new(void)
 {
 	struct meross_dev *md = calloc(1, sizeof *md);
@@ -204,14 +226,15 @@ static int m_init(struct fc_hub *hub, void **vs)
 		free(sv);
 		return -1;
 	}
+	meross_app_reset_online(fc_hub_keystore(hub)); /* left over from a broker that did not stop cleanly */
 	*vs = sv;
 	return 0;
 }
 
 static void m_cleanup(struct fc_hub *hub, void *vs)
 {
-	(void)hub;
 	struct session_vs *sv = vs;
+	meross_app_reset_online(fc_hub_keystore(hub)); /* nothing stays connected */
 	while (sv->online)
 		online_del(sv, sv->online->dev);
 	free(sv);
@@ -223,6 +246,9 @@ static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_clie
 			      const char *password, struct fc_device **dev)
 {
 	(void)vs;
+	enum fc_verdict app = meross_app_auth(hub, c, username, password);
+	if (app != FC_DEFER)
+		return app; /* an app client: a session without a device */
 	char uuid[MEROSS_UUID_LEN + 1];
 	if (!c->id || meross_parse_device_client_id(c->id, uuid) != 0)
 		return FC_DEFER;
@@ -319,9 +345,9 @@ static bool topic_is(const char *topic, const char *a, const char *b, const char
 static enum fc_verdict m_acl(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev,
 			     const char *topic, int access)
 {
-	(void)hub;
 	(void)vs;
-	(void)c;
+	if (!dev)
+		return meross_app_acl(hub, c, topic, access);
 	struct meross_dev *md = MD(dev);
 	if (!md)
 		return FC_DENY;
@@ -422,6 +448,21 @@ static void on_all(struct fc_hub *hub, struct fc_device *dev, const cJSON *paylo
 	const char *fw = cJSON_GetStringValue(path(sys, "firmware", "version", NULL));
 	const char *ip = cJSON_GetStringValue(path(sys, "firmware", "innerIp", NULL));
 	fc_hub_device_set_info(hub, dev, type, fw, ip);
+	/* subType and hardware version only matter to the app API's devList: kept in meta on a change. */
+	const char *st = cJSON_GetStringValue(path(sys, "hardware", "subType", NULL));
+	const char *hv = cJSON_GetStringValue(path(sys, "hardware", "version", NULL));
+	cJSON *hw = cJSON_CreateObject();
+	if (st && strncmp(md->hw_subtype, st, sizeof md->hw_subtype - 1) != 0) {
+		snprintf(md->hw_subtype, sizeof md->hw_subtype, "%s", st);
+		cJSON_AddStringToObject(hw, "sub_type", md->hw_subtype);
+	}
+	if (hv && strncmp(md->hw_version, hv, sizeof md->hw_version - 1) != 0) {
+		snprintf(md->hw_version, sizeof md->hw_version, "%s", hv);
+		cJSON_AddStringToObject(hw, "hw_version", md->hw_version);
+	}
+	if (cJSON_GetArraySize(hw) > 0)
+		fc_ks_device_merge_meta(fc_hub_keystore(hub), "meross", dev->vid, hw);
+	cJSON_Delete(hw);
 	int before = md->channels;
 	const cJSON *digest = path(payload, "all", "digest", NULL);
 	cJSON *tx = cJSON_CreateObject();
@@ -457,6 +498,7 @@ static void on_bound(struct fc_hub *hub, struct session_vs *sv, struct fc_device
 	md->bound = true;
 	fc_hub_device_set_online(hub, dev, c, true);
 	online_add(sv, dev);
+	meross_app_availability(hub, dev, true);
 	if (!first)
 		return;
 	cJSON *empty = cJSON_CreateObject();
@@ -486,7 +528,8 @@ static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct mer
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
 		const char *detail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "detail"));
 		fc_hub_bridge_log(hub, p && p->user ? FC_LOG_ERROR : FC_LOG_WARN, dev,
-				  "%s %s refused by the device: error %g%s%s", m->namespace_, p ? "request" : "message",
+				  "%s %s refused by the device: error %g%s%s", m->namespace_,
+				  p && p->app ? "app request" : p ? "request" : "message",
 				  cJSON_IsNumber(code) ? code->valuedouble : -1.0, detail ? ", " : "", detail ? detail : "");
 	} else if (strcmp(m->namespace_, NS_ALL) == 0) {
 		if (p) /* only answers to our own requests: unsolicited replies must not trigger work */
@@ -500,6 +543,10 @@ static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct mer
 		struct fc_device *target = p && p->target[0] ? fc_hub_device(hub, &meross_vendor, p->target) : dev;
 		if (p && p->set && target && strcmp(m->method, "SETACK") == 0)
 			fc_hub_device_update_state(hub, target, p->set);
+		/* An app's SET acknowledged: the state follows it as it would a PUSH with the same payload. */
+		if (p && p->app_set && strcmp(m->method, "SETACK") == 0 &&
+		    !meross_hub_payload(hub, dev, m->namespace_, p->app_set))
+			apply_state(hub, dev, m->namespace_, p->app_set);
 	}
 	if (p)
 		pending_free(p);
@@ -529,6 +576,8 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 				 const char *topic, const void *payload, size_t len)
 {
 	struct session_vs *sv = SV(vs);
+	if (!dev)
+		return meross_app_message(hub, c, topic, payload, len);
 	struct meross_dev *md = MD(dev);
 	if (!md)
 		return FC_DENY;
@@ -555,12 +604,15 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 		meross_msg_free(&m);
 		return FC_DENY;
 	}
+	bool push = strcmp(m.method, "PUSH") == 0;
+	/* The account's apps see every verified PUSH, byte for byte (meross.md §1). */
+	if (push && topic_is(topic, "/appliance/", md->uuid, "/publish"))
+		meross_app_forward(hub, md, payload, len);
 	/* /raw shows the message without its signature: (messageId, timestamp, sign) triples are what
 	 * old firmware accepted as a key substitute (meross.md §2). */
 	cJSON_DeleteItemFromObjectCaseSensitive(m.header, "sign");
 	fc_hub_device_raw(hub, dev, m.root);
 	int64_t now = fc_hub_now_ms(hub);
-	bool push = strcmp(m.method, "PUSH") == 0;
 	if (strcmp(m.namespace_, NS_BIND) == 0 && strcmp(m.method, "SET") == 0) {
 		cJSON *empty = cJSON_CreateObject();
 		int sent = send_msg(hub, md, NS_BIND, "SETACK", empty, m.message_id, NULL);
@@ -600,6 +652,7 @@ static void m_disconnect(struct fc_hub *hub, void *vs, const struct fc_client *c
 	pending_clear(md);
 	online_del(SV(vs), dev);
 	meross_hub_set_online(hub, dev, NULL, false);
+	meross_app_availability(hub, dev, false);
 }
 
 static void m_loaded(struct fc_hub *hub, void *vs, struct fc_device *dev, const cJSON *secrets, const cJSON *meta)
@@ -621,6 +674,16 @@ static void m_loaded(struct fc_hub *hub, void *vs, struct fc_device *dev, const 
 		return;
 	}
 	snprintf(md->uuid, sizeof md->uuid, "%.32s", dev->vid);
+	/* The account is known before the device logs in again: app clients may command it (app.c). */
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "user_id"));
+	if (uid && !md->conn)
+		snprintf(md->user_id, sizeof md->user_id, "%s", uid);
+	const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "sub_type"));
+	const char *hv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "hw_version"));
+	if (st)
+		snprintf(md->hw_subtype, sizeof md->hw_subtype, "%s", st);
+	if (hv)
+		snprintf(md->hw_version, sizeof md->hw_version, "%s", hv);
 	const cJSON *ab = cJSON_GetObjectItemCaseSensitive(meta, "abilities");
 	if (cJSON_IsObject(ab))
 		set_abilities(md, ab);
@@ -658,8 +721,9 @@ static void m_tick(struct fc_hub *hub, void *vs, int64_t now)
 				pp = &p->next;
 				continue;
 			}
-			fc_hub_bridge_log(hub, p->user ? FC_LOG_ERROR : FC_LOG_WARN, dev, "no reply to %s within %lld s",
-					  p->namespace_, (long long)(sv->cfg.command_timeout_ms / 1000));
+			if (!p->app) /* the app times out its own requests */
+				fc_hub_bridge_log(hub, p->user ? FC_LOG_ERROR : FC_LOG_WARN, dev, "no reply to %s within %lld s",
+						  p->namespace_, (long long)(sv->cfg.command_timeout_ms / 1000));
 			*pp = p->next;
 			pending_free(p);
 		}
