@@ -174,6 +174,13 @@ int main(void)
 		CHECK_INT(l.luminance, 40);
 		CHECK_INT(l.rgb, 0xff0000);
 	}
+	if (bulb) { /* a change made on the bulb itself (its app button, a wall switch) shows up too */
+		l.luminance = 77;
+		l.temperature = 30;
+		l.capacity = 6;
+		CHECK_INT(meross_sim_set_light(bulb, &l), 0);
+		CHECK(see(admin, "fakecloud/meross_" BULB_UUID, "\"brightness\":77"));
+	}
 	CHECK(fc_mq_publish(admin, "fakecloud/meross_" BULB_UUID "/set/brightness", "101", 1, false) == 0);
 	CHECK(see(admin, "fakecloud/bridge/log", "above the maximum 100"));
 
