@@ -19,16 +19,7 @@
 #define RW (FC_ACCESS_STATE | FC_ACCESS_SET | FC_ACCESS_GET)
 
 static struct meross_dev *MD(struct fc_device *d) { return d ? d->vdata : NULL; }
-static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
-static bool num(const cJSON *o, const char *k, double *out)
-{
-	const cJSON *v = get(o, k);
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return false;
-	*out = v->valuedouble;
-	return true;
-}
 
 static bool is_valve(const char *type) { return strncmp(type, "mts1", 4) == 0; }
 static bool is_sensor(const char *type) { return strncmp(type, "ms1", 3) == 0; }
@@ -83,10 +74,10 @@ static void inherit(struct meross_dev *sub, const struct meross_dev *h)
 void meross_hub_digest(struct fc_hub *hub, struct fc_device *hubdev, const cJSON *digest_hub, const struct fc_client *c)
 {
 	struct meross_dev *h = MD(hubdev);
-	const cJSON *list = get(digest_hub, "subdevice"), *it;
+	const cJSON *list = mjget(digest_hub, "subdevice"), *it;
 	cJSON_ArrayForEach(it, list)
 	{
-		const char *id = cJSON_GetStringValue(get(it, "id"));
+		const char *id = cJSON_GetStringValue(mjget(it, "id"));
 		if (!id || !valid_sub_id(id))
 			continue;
 		/* The type is the name of the member object carrying its readings ("ms100", "mts100v3"...). */
@@ -129,9 +120,9 @@ void meross_hub_digest(struct fc_hub *hub, struct fc_device *hubdev, const cJSON
 		fc_exposes_free(&x);
 		fc_hub_device_set_info(hub, d, type, NULL, NULL);
 		double status = 1, onoff;
-		num(it, "status", &status);
+		mjnum(it, "status", &status);
 		fc_hub_device_set_online(hub, d, c, status == 1);
-		if (is_valve(type) && num(it, "onoff", &onoff)) {
+		if (is_valve(type) && mjnum(it, "onoff", &onoff)) {
 			cJSON *patch = cJSON_CreateObject();
 			cJSON_AddStringToObject(patch, "state", onoff != 0 ? "ON" : "OFF");
 			fc_hub_device_update_state(hub, d, patch);
@@ -186,7 +177,7 @@ void meross_hub_set_online(struct fc_hub *hub, struct fc_device *hubdev, const s
 static void add_x10(cJSON *patch, const char *prop, const cJSON *o, const char *k)
 {
 	double v;
-	if (num(o, k, &v))
+	if (mjnum(o, k, &v))
 		cJSON_AddNumberToObject(patch, prop, round(v) / 10.0);
 }
 
@@ -194,14 +185,14 @@ static void add_x10(cJSON *patch, const char *prop, const cJSON *o, const char *
 static void entry_state(const char *ns, const cJSON *it, cJSON *patch, double *online)
 {
 	double v;
-	const cJSON *t = get(it, "temperature");
-	if (num(get(it, "online"), "status", &v))
+	const cJSON *t = mjget(it, "temperature");
+	if (mjnum(mjget(it, "online"), "status", &v))
 		*online = v;
 	if (!strcmp(ns, "Appliance.Hub.Sensor.All")) {
 		add_x10(patch, "temperature", t, "latest");
-		add_x10(patch, "humidity", get(it, "humidity"), "latest");
+		add_x10(patch, "humidity", mjget(it, "humidity"), "latest");
 	} else if (!strcmp(ns, "Appliance.Hub.Mts100.All")) {
-		if (num(get(it, "togglex"), "onoff", &v))
+		if (mjnum(mjget(it, "togglex"), "onoff", &v))
 			cJSON_AddStringToObject(patch, "state", v != 0 ? "ON" : "OFF");
 		add_x10(patch, "local_temperature", t, "room");
 		add_x10(patch, "target_temperature", t, "currentSet");
@@ -209,13 +200,13 @@ static void entry_state(const char *ns, const cJSON *it, cJSON *patch, double *o
 		add_x10(patch, "local_temperature", it, "room");
 		add_x10(patch, "target_temperature", it, "currentSet");
 	} else if (!strcmp(ns, "Appliance.Hub.ToggleX")) {
-		if (num(it, "onoff", &v))
+		if (mjnum(it, "onoff", &v))
 			cJSON_AddStringToObject(patch, "state", v != 0 ? "ON" : "OFF");
 	} else if (!strcmp(ns, "Appliance.Hub.Battery")) {
-		if (num(it, "value", &v) && v >= 0 && v <= 100)
+		if (mjnum(it, "value", &v) && v >= 0 && v <= 100)
 			cJSON_AddNumberToObject(patch, "battery", v);
 	} else if (!strcmp(ns, "Appliance.Hub.Online")) {
-		if (num(it, "status", &v))
+		if (mjnum(it, "status", &v))
 			*online = v;
 	}
 }
@@ -237,9 +228,9 @@ bool meross_hub_payload(struct fc_hub *hub, struct fc_device *hubdev, const char
 	if (!list)
 		return false;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, get(payload, list))
+	cJSON_ArrayForEach(it, mjget(payload, list))
 	{
-		struct fc_device *d = sub_of(hub, hubdev, cJSON_GetStringValue(get(it, "id")));
+		struct fc_device *d = sub_of(hub, hubdev, cJSON_GetStringValue(mjget(it, "id")));
 		if (!d)
 			continue;
 		cJSON *patch = cJSON_CreateObject();
@@ -271,7 +262,7 @@ int meross_hub_command(struct fc_hub *hub, struct fc_device *sub, const cJSON *s
 		const char *ns = NULL;
 		if (!strcmp(item->string, "state")) {
 			const char *v = cJSON_GetStringValue(item);
-			const char *cur = cJSON_GetStringValue(get(sub->state, "state"));
+			const char *cur = cJSON_GetStringValue(mjget(sub->state, "state"));
 			bool on = v && !strcmp(v, "TOGGLE") ? !(cur && !strcmp(cur, "ON")) : v && !strcmp(v, "ON");
 			cJSON_AddNumberToObject(e, "onoff", on);
 			cJSON_AddNumberToObject(e, "channel", 0);

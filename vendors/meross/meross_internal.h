@@ -9,9 +9,21 @@
 #include "core/secret.h"
 #include "vendors/meross/codec.h"
 
-struct cJSON;
+#include <cjson/cJSON.h>
+#include <math.h>
 
 extern const struct fc_vendor meross_vendor;
+
+/* Small JSON readers for device payloads: a member by exact name, and a finite number member. */
+static inline const cJSON *mjget(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static inline bool mjnum(const cJSON *o, const char *k, double *out)
+{
+	const cJSON *v = mjget(o, k);
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+		return false;
+	*out = v->valuedouble;
+	return true;
+}
 
 #define MEROSS_MAX_CHANNELS 8
 #define MEROSS_MAX_PENDING 32 /* requests waiting for a reply, per device */

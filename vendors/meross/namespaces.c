@@ -23,16 +23,7 @@
 #define RW (FC_ACCESS_STATE | FC_ACCESS_SET | FC_ACCESS_GET)
 #define RO (FC_ACCESS_STATE | FC_ACCESS_GET)
 
-static const cJSON *get(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 
-static bool num(const cJSON *o, const char *k, double *out)
-{
-	const cJSON *v = get(o, k);
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return false;
-	*out = v->valuedouble;
-	return true;
-}
 
 static double round3(double v) { return round(v * 1000.0) / 1000.0; }
 
@@ -64,7 +55,7 @@ static int onoff_value(const cJSON *want, const cJSON *state, const char *prop)
 {
 	const char *w = cJSON_GetStringValue(want);
 	if (w && strcmp(w, "TOGGLE") == 0) {
-		const char *cur = cJSON_GetStringValue(get(state, prop));
+		const char *cur = cJSON_GetStringValue(mjget(state, prop));
 		return cur && strcmp(cur, "ON") == 0 ? 0 : 1;
 	}
 	return w && strcmp(w, "ON") == 0 ? 1 : 0;
@@ -85,9 +76,9 @@ static void togglex_exposes(struct fc_exposes *x, const struct meross_dev *md, c
 static void togglex_item(const cJSON *it, cJSON *patch, struct meross_dev *md)
 {
 	double ch = 0, onoff;
-	if (!num(it, "onoff", &onoff))
+	if (!mjnum(it, "onoff", &onoff))
 		return;
-	num(it, "channel", &ch);
+	mjnum(it, "channel", &ch);
 	if (ch < 0 || ch >= MEROSS_MAX_CHANNELS || ch != floor(ch))
 		return;
 	char prop[16];
@@ -100,7 +91,7 @@ static void togglex_item(const cJSON *it, cJSON *patch, struct meross_dev *md)
 
 static void togglex_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
-	const cJSON *t = get(payload, "togglex");
+	const cJSON *t = mjget(payload, "togglex");
 	if (cJSON_IsArray(t)) {
 		const cJSON *it;
 		cJSON_ArrayForEach(it, t) togglex_item(it, patch, md);
@@ -163,7 +154,7 @@ static void toggle_state(const cJSON *payload, cJSON *patch, struct meross_dev *
 {
 	(void)md;
 	double onoff;
-	if (num(get(payload, "toggle"), "onoff", &onoff)) {
+	if (mjnum(mjget(payload, "toggle"), "onoff", &onoff)) {
 		cJSON_DeleteItemFromObjectCaseSensitive(patch, "state");
 		cJSON_AddStringToObject(patch, "state", onoff != 0 ? "ON" : "OFF");
 	}
@@ -176,7 +167,7 @@ static cJSON *toggle_set(const struct meross_dev *md, const cJSON *set, const cJ
 	(void)md;
 	(void)err;
 	(void)errlen;
-	const cJSON *v = get(set, "state");
+	const cJSON *v = mjget(set, "state");
 	if (!v)
 		return NULL;
 	cJSON *p = cJSON_CreateObject();
@@ -199,13 +190,13 @@ static void electricity_exposes(struct fc_exposes *x, const struct meross_dev *m
 static void electricity_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
 	(void)md;
-	const cJSON *e = get(payload, "electricity");
+	const cJSON *e = mjget(payload, "electricity");
 	double v;
-	if (num(e, "power", &v))
+	if (mjnum(e, "power", &v))
 		cJSON_AddNumberToObject(patch, "power", round3(v / 1000.0));
-	if (num(e, "voltage", &v))
+	if (mjnum(e, "voltage", &v))
 		cJSON_AddNumberToObject(patch, "voltage", round3(v / 10.0));
-	if (num(e, "current", &v))
+	if (mjnum(e, "current", &v))
 		cJSON_AddNumberToObject(patch, "current", round3(v / 1000.0));
 }
 
@@ -231,17 +222,17 @@ static void consumption_exposes(struct fc_exposes *x, const struct meross_dev *m
 static void consumption_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
 	(void)md;
-	const cJSON *list = get(payload, "consumptionx"), *it, *latest = NULL;
+	const cJSON *list = mjget(payload, "consumptionx"), *it, *latest = NULL;
 	double best = -1, t;
 	cJSON_ArrayForEach(it, list)
 	{
-		if (num(it, "time", &t) && t > best) {
+		if (mjnum(it, "time", &t) && t > best) {
 			best = t;
 			latest = it;
 		}
 	}
 	double wh;
-	if (latest && num(latest, "value", &wh))
+	if (latest && mjnum(latest, "value", &wh))
 		cJSON_AddNumberToObject(patch, "energy", round3(wh / 1000.0));
 }
 
@@ -260,7 +251,7 @@ static cJSON *empty_get(const struct meross_dev *md)
 static unsigned light_capacity(const cJSON *ability)
 {
 	double c;
-	return num(ability, "capacity", &c) && c > 0 ? (unsigned)c : LIGHT_RGB | LIGHT_TEMP | LIGHT_LUM;
+	return mjnum(ability, "capacity", &c) && c > 0 ? (unsigned)c : LIGHT_RGB | LIGHT_TEMP | LIGHT_LUM;
 }
 
 static void light_exposes(struct fc_exposes *x, const struct meross_dev *md, const cJSON *ability)
@@ -279,13 +270,13 @@ static void light_exposes(struct fc_exposes *x, const struct meross_dev *md, con
 
 static void light_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
-	const cJSON *l = get(payload, "light");
+	const cJSON *l = mjget(payload, "light");
 	double v;
-	if (num(l, "luminance", &v))
+	if (mjnum(l, "luminance", &v))
 		cJSON_AddNumberToObject(patch, "brightness", v);
-	if (num(l, "temperature", &v))
+	if (mjnum(l, "temperature", &v))
 		cJSON_AddNumberToObject(patch, "color_temp", v);
-	if (num(l, "rgb", &v) && v >= 0 && v <= 0xffffff) {
+	if (mjnum(l, "rgb", &v) && v >= 0 && v <= 0xffffff) {
 		char hex[8];
 		snprintf(hex, sizeof hex, "#%06x", (unsigned)v);
 		cJSON_AddStringToObject(patch, "color", hex);
@@ -293,7 +284,7 @@ static void light_state(const cJSON *payload, cJSON *patch, struct meross_dev *m
 	/* Bulbs without ToggleX carry on/off in the light payload. */
 	size_t tx = 0;
 	meross_ns_find("Appliance.Control.ToggleX", &tx);
-	if (num(l, "onoff", &v) && !(md->abilities & (1u << tx)))
+	if (mjnum(l, "onoff", &v) && !(md->abilities & (1u << tx)))
 		cJSON_AddStringToObject(patch, "state", v != 0 ? "ON" : "OFF");
 }
 
@@ -310,19 +301,19 @@ static cJSON *light_set(const struct meross_dev *md, const cJSON *set, const cJS
 	unsigned cap = 0;
 	const cJSON *v;
 	bool onoff = false;
-	if ((v = get(set, "state"))) {
+	if ((v = mjget(set, "state"))) {
 		cJSON_AddNumberToObject(l, "onoff", onoff_value(v, state, "state"));
 		onoff = true;
 	}
-	if ((v = get(set, "brightness"))) {
+	if ((v = mjget(set, "brightness"))) {
 		cJSON_AddNumberToObject(l, "luminance", round(v->valuedouble));
 		cap |= LIGHT_LUM;
 	}
-	if ((v = get(set, "color_temp"))) {
+	if ((v = mjget(set, "color_temp"))) {
 		cJSON_AddNumberToObject(l, "temperature", round(v->valuedouble));
 		cap |= LIGHT_TEMP;
 	}
-	if ((v = get(set, "color"))) {
+	if ((v = mjget(set, "color"))) {
 		const char *s = cJSON_GetStringValue(v);
 		char *end = NULL;
 		long rgb = s && s[0] == '#' && strlen(s) == 7 ? strtol(s + 1, &end, 16) : -1;
@@ -361,11 +352,11 @@ static void spray_exposes(struct fc_exposes *x, const struct meross_dev *md, con
 static void spray_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
 	(void)md;
-	const cJSON *s = get(payload, "spray");
+	const cJSON *s = mjget(payload, "spray");
 	if (cJSON_IsArray(s))
 		s = cJSON_GetArrayItem(s, 0);
 	double m;
-	if (num(s, "mode", &m) && m >= 0 && m <= 2)
+	if (mjnum(s, "mode", &m) && m >= 0 && m <= 2)
 		cJSON_AddStringToObject(patch, "spray", spray_modes[(int)m]);
 }
 
@@ -377,7 +368,7 @@ static cJSON *spray_set(const struct meross_dev *md, const cJSON *set, const cJS
 	(void)state;
 	(void)err;
 	(void)errlen;
-	const char *m = cJSON_GetStringValue(get(set, "spray"));
+	const char *m = cJSON_GetStringValue(mjget(set, "spray"));
 	if (!m)
 		return NULL;
 	int mode = 0;
@@ -405,11 +396,11 @@ static void door_exposes(struct fc_exposes *x, const struct meross_dev *md, cons
 static void door_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
 	(void)md;
-	const cJSON *s = get(payload, "state");
+	const cJSON *s = mjget(payload, "state");
 	if (cJSON_IsArray(s))
 		s = cJSON_GetArrayItem(s, 0);
 	double open;
-	if (num(s, "open", &open))
+	if (mjnum(s, "open", &open))
 		cJSON_AddStringToObject(patch, "door", open != 0 ? "OPEN" : "CLOSED");
 }
 
@@ -420,7 +411,7 @@ static cJSON *door_set(const struct meross_dev *md, const cJSON *set, const cJSO
 	(void)state;
 	(void)err;
 	(void)errlen;
-	const char *v = cJSON_GetStringValue(get(set, "door"));
+	const char *v = cJSON_GetStringValue(mjget(set, "door"));
 	if (!v)
 		return NULL;
 	cJSON *p = cJSON_CreateObject();
@@ -446,7 +437,7 @@ static void dnd_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
 	(void)md;
 	double m;
-	if (num(get(payload, "DNDMode"), "mode", &m))
+	if (mjnum(mjget(payload, "DNDMode"), "mode", &m))
 		cJSON_AddStringToObject(patch, "do_not_disturb", m != 0 ? "ON" : "OFF");
 }
 
@@ -457,7 +448,7 @@ static cJSON *dnd_set(const struct meross_dev *md, const cJSON *set, const cJSON
 	(void)md;
 	(void)err;
 	(void)errlen;
-	const cJSON *v = get(set, "do_not_disturb");
+	const cJSON *v = mjget(set, "do_not_disturb");
 	if (!v)
 		return NULL;
 	cJSON *p = cJSON_CreateObject();
@@ -483,17 +474,17 @@ static void thermo_exposes(struct fc_exposes *x, const struct meross_dev *md, co
 static void thermo_state(const cJSON *payload, cJSON *patch, struct meross_dev *md)
 {
 	(void)md;
-	const cJSON *m = get(payload, "mode");
+	const cJSON *m = mjget(payload, "mode");
 	if (cJSON_IsArray(m))
 		m = cJSON_GetArrayItem(m, 0);
 	double v;
-	if (num(m, "onoff", &v))
+	if (mjnum(m, "onoff", &v))
 		cJSON_AddStringToObject(patch, "state", v != 0 ? "ON" : "OFF");
-	if (num(m, "mode", &v) && v >= 0 && v <= 4 && v == floor(v))
+	if (mjnum(m, "mode", &v) && v >= 0 && v <= 4 && v == floor(v))
 		cJSON_AddStringToObject(patch, "system_mode", thermo_modes[(int)v]);
-	if (num(m, "targetTemp", &v) || num(m, "manualTemp", &v))
+	if (mjnum(m, "targetTemp", &v) || mjnum(m, "manualTemp", &v))
 		cJSON_AddNumberToObject(patch, "target_temperature", v / 10.0);
-	if (num(m, "currentTemp", &v))
+	if (mjnum(m, "currentTemp", &v))
 		cJSON_AddNumberToObject(patch, "local_temperature", v / 10.0);
 }
 
@@ -510,13 +501,13 @@ static cJSON *thermo_set(const struct meross_dev *md, const cJSON *set, const cJ
 	cJSON *e = cJSON_CreateObject();
 	cJSON_AddNumberToObject(e, "channel", 0);
 	const cJSON *v;
-	if ((v = get(set, "state")))
+	if ((v = mjget(set, "state")))
 		cJSON_AddNumberToObject(e, "onoff", onoff_value(v, state, "state"));
-	if ((v = get(set, "system_mode")))
+	if ((v = mjget(set, "system_mode")))
 		for (int i = 0; i < 5; i++)
 			if (!strcmp(cJSON_GetStringValue(v) ? cJSON_GetStringValue(v) : "", thermo_modes[i]))
 				cJSON_AddNumberToObject(e, "mode", i);
-	if ((v = get(set, "target_temperature")))
+	if ((v = mjget(set, "target_temperature")))
 		cJSON_AddNumberToObject(e, "manualTemp", round(v->valuedouble * 10));
 	cJSON *p = cJSON_CreateObject();
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(p, "mode"), e);
