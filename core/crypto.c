@@ -11,6 +11,8 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
+#include <mbedtls/ecdh.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/gcm.h>
 #include <mbedtls/md.h>
 #include <mbedtls/md5.h>
@@ -571,4 +573,80 @@ void fc_wipe(void *p, size_t len)
 {
 	if (p && len)
 		mbedtls_platform_zeroize(p, len);
+}
+
+void fc_md5_parts(const struct fc_part *parts, size_t count, uint8_t out[16])
+{
+	mbedtls_md5_context c;
+	mbedtls_md5_init(&c);
+	mbedtls_md5_starts_ret(&c);
+	for (size_t i = 0; i < count; i++)
+		if (parts[i].n)
+			mbedtls_md5_update_ret(&c, parts[i].p, parts[i].n);
+	mbedtls_md5_finish_ret(&c, out);
+	mbedtls_md5_free(&c); /* zeroizes the context */
+}
+
+void fc_md5_parts_hex(const struct fc_part *parts, size_t count, char out[33])
+{
+	uint8_t d[16];
+	fc_md5_parts(parts, count, d);
+	fc_hex_encode(d, 16, out);
+}
+
+/* mbedtls RNG callback (side-channel blinding of the scalar multiplication). */
+static int p256_rng(void *ctx, unsigned char *buf, size_t len)
+{
+	(void)ctx;
+	return fc_random(buf, len) == 0 ? 0 : -1;
+}
+
+/* Loads P-256 and priv (checked to be in [1, n-1]). 0 / -1. */
+static int p256_load(mbedtls_ecp_group *grp, mbedtls_mpi *d, const uint8_t priv[32])
+{
+	if (mbedtls_ecp_group_load(grp, MBEDTLS_ECP_DP_SECP256R1) != 0 || mbedtls_mpi_read_binary(d, priv, 32) != 0)
+		return -1;
+	return mbedtls_ecp_check_privkey(grp, d) == 0 ? 0 : -1;
+}
+
+int fc_p256_public(const uint8_t priv[32], uint8_t pub[65])
+{
+	mbedtls_ecp_group grp;
+	mbedtls_mpi d;
+	mbedtls_ecp_point q;
+	mbedtls_ecp_group_init(&grp);
+	mbedtls_mpi_init(&d);
+	mbedtls_ecp_point_init(&q);
+	size_t n = 0;
+	int rc = -1;
+	if (p256_load(&grp, &d, priv) == 0 && mbedtls_ecp_mul(&grp, &q, &d, &grp.G, p256_rng, NULL) == 0 &&
+	    mbedtls_ecp_point_write_binary(&grp, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &n, pub, 65) == 0 && n == 65)
+		rc = 0;
+	mbedtls_ecp_point_free(&q);
+	mbedtls_mpi_free(&d);
+	mbedtls_ecp_group_free(&grp);
+	return rc;
+}
+
+int fc_p256_shared(const uint8_t priv[32], const uint8_t *peer, size_t peerlen, uint8_t secret[32])
+{
+	if (peerlen != 65 || peer[0] != 0x04)
+		return -1;
+	mbedtls_ecp_group grp;
+	mbedtls_mpi d, z;
+	mbedtls_ecp_point q;
+	mbedtls_ecp_group_init(&grp);
+	mbedtls_mpi_init(&d);
+	mbedtls_mpi_init(&z);
+	mbedtls_ecp_point_init(&q);
+	int rc = -1;
+	if (p256_load(&grp, &d, priv) == 0 && mbedtls_ecp_point_read_binary(&grp, &q, peer, peerlen) == 0 &&
+	    mbedtls_ecp_check_pubkey(&grp, &q) == 0 && mbedtls_ecdh_compute_shared(&grp, &z, &q, &d, p256_rng, NULL) == 0 &&
+	    mbedtls_mpi_write_binary(&z, secret, 32) == 0)
+		rc = 0;
+	mbedtls_ecp_point_free(&q);
+	mbedtls_mpi_free(&z);
+	mbedtls_mpi_free(&d);
+	mbedtls_ecp_group_free(&grp);
+	return rc;
 }

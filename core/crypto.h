@@ -19,6 +19,14 @@ void fc_sha256(const void *in, size_t len, uint8_t out[32]);
 void fc_sha256_hex(const void *in, size_t len, char out[65]);
 void fc_hmac_sha256(const void *key, size_t keylen, const void *in, size_t len, uint8_t out[32]);
 void fc_hmac_sha256_hex(const void *key, size_t keylen, const void *in, size_t len, char out[65]);
+/* MD5 of the concatenation of (pointer, length) parts, streamed: no joined copy of key material is
+ * made. A part with n == 0 may have p == NULL. */
+struct fc_part {
+	const void *p;
+	size_t n;
+};
+void fc_md5_parts(const struct fc_part *parts, size_t count, uint8_t out[16]);
+void fc_md5_parts_hex(const struct fc_part *parts, size_t count, char out[33]);
 /* PBKDF2-HMAC-SHA512 (used for Mosquitto's password_file format). */
 int fc_pbkdf2_sha512(const void *pw, size_t pwlen, const void *salt, size_t saltlen, unsigned iterations,
 		     uint8_t *out, size_t outlen);
@@ -59,6 +67,11 @@ int fc_random(void *out, size_t len);
 /* `len` random characters from [0-9a-f] (hex) or [A-Za-z0-9] (alnum), NUL-terminated (out holds len+1). */
 int fc_random_hex(char *out, size_t len);
 int fc_random_alnum(char *out, size_t len);
+
+/* ECDH on P-256. priv: 32-byte big-endian scalar in [1, n-1]; pub / peer: uncompressed points (65 bytes,
+ * 0x04 || X || Y). fc_p256_shared writes the 32-byte X coordinate of priv * peer. 0 or -1. */
+int fc_p256_public(const uint8_t priv[32], uint8_t pub[65]);
+int fc_p256_shared(const uint8_t priv[32], const uint8_t *peer, size_t peerlen, uint8_t secret[32]);
 
 /* Zero memory in a way the compiler cannot drop (for key material in local buffers). */
 void fc_wipe(void *p, size_t len);

@@ -18,9 +18,6 @@
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <mbedtls/ecdh.h>
-#include <mbedtls/ecp.h>
-#include <mbedtls/platform_util.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,42 +55,6 @@ static size_t alnum_span(const char *s)
 	return n;
 }
 
-/* md5hex of the concatenation of `count` (pointer, length) parts. The concatenation holds key bytes, so
- * it is wiped afterwards. On allocation failure (only for parts over 512 bytes in total) out is "" and
- * -1 is returned. */
-struct part {
-	const void *p;
-	size_t n;
-};
-
-static int md5_parts(const struct part *parts, size_t count, char out[33])
-{
-	size_t total = 0;
-	for (size_t i = 0; i < count; i++) {
-		if (parts[i].n > SIZE_MAX - total) {
-			out[0] = '\0';
-			return -1;
-		}
-		total += parts[i].n;
-	}
-	unsigned char stackbuf[512];
-	unsigned char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
-	if (!buf) {
-		out[0] = '\0';
-		return -1;
-	}
-	size_t off = 0;
-	for (size_t i = 0; i < count; i++) {
-		if (parts[i].n)
-			memcpy(buf + off, parts[i].p, parts[i].n);
-		off += parts[i].n;
-	}
-	fc_md5_hex(buf, total, out);
-	mbedtls_platform_zeroize(buf, total);
-	if (buf != stackbuf)
-		free(buf);
-	return 0;
-}
 
 /* ---- credentials (§1) ---------------------------------------------------------------------------- */
 
@@ -164,14 +125,14 @@ int meross_parse_device_password(const char *password, char *user_id, size_t cap
 
 void meross_device_password_hash(const char *mac, const char *key, size_t keylen, char out[33])
 {
-	const struct part parts[] = {{mac, mac ? strlen(mac) : 0}, {key, key ? keylen : 0}};
-	md5_parts(parts, 2, out);
+	const struct fc_part parts[] = {{mac, mac ? strlen(mac) : 0}, {key, key ? keylen : 0}};
+	fc_md5_parts_hex(parts, 2, out);
 }
 
 void meross_app_password(const char *user_id, const char *key, size_t keylen, char out[33])
 {
-	const struct part parts[] = {{user_id, user_id ? strlen(user_id) : 0}, {key, key ? keylen : 0}};
-	md5_parts(parts, 2, out);
+	const struct fc_part parts[] = {{user_id, user_id ? strlen(user_id) : 0}, {key, key ? keylen : 0}};
+	fc_md5_parts_hex(parts, 2, out);
 }
 
 bool meross_mac_valid(const char *mac)
@@ -195,12 +156,12 @@ void meross_sign(const char *message_id, const char *key, size_t keylen, int64_t
 {
 	char ts[24];
 	int tn = snprintf(ts, sizeof ts, "%" PRId64, timestamp);
-	const struct part parts[] = {
+	const struct fc_part parts[] = {
 		{message_id, message_id ? strlen(message_id) : 0},
 		{key, key ? keylen : 0},
 		{ts, (size_t)tn},
 	};
-	md5_parts(parts, 3, out);
+	fc_md5_parts_hex(parts, 3, out);
 }
 
 int meross_msg_verify(const struct meross_msg *m, const char *key, size_t keylen)
@@ -500,13 +461,13 @@ char *meross_msg_echo(const struct meross_msg *req, const char *method, const ch
 
 #define AES_BLOCK 16
 
-/* md5hex of a NUL-free string concatenation, via md5_parts (wipes its buffer). */
+/* md5hex of a NUL-free string concatenation. */
 void meross_wifix_key(const char *type, const char *uuid, const char *mac, char out[33])
 {
-	const struct part parts[] = {{type, type ? strlen(type) : 0},
+	const struct fc_part parts[] = {{type, type ? strlen(type) : 0},
 				     {uuid, uuid ? strlen(uuid) : 0},
 				     {mac, mac ? strlen(mac) : 0}};
-	md5_parts(parts, 3, out);
+	fc_md5_parts_hex(parts, 3, out);
 }
 
 /* AES-256-CBC (IV "0000000000000000") of in + 1..16 zero bytes, base64 into out (NUL-terminated). */
@@ -527,7 +488,7 @@ static int zero_pad_encrypt_b64(const char key[33], const void *in, size_t len, 
 	int rc = fc_aes_cbc_encrypt((const uint8_t *)key, 32, iv, FC_PAD_NONE, buf, padded, buf, padded, &n);
 	if (rc == 0)
 		rc = fc_base64_encode(buf, n, out, cap, &b64len);
-	mbedtls_platform_zeroize(buf, padded);
+	fc_wipe(buf, padded);
 	free(buf);
 	if (rc != 0)
 		return -1;
@@ -548,16 +509,16 @@ int meross_wifix_password(const char *type, const char *uuid, const char *mac, c
 	char key[33];
 	meross_wifix_key(type, uuid, mac, key);
 	int rc = key[0] ? zero_pad_encrypt_b64(key, password, len, out, cap, NULL) : -1;
-	mbedtls_platform_zeroize(key, sizeof key);
+	fc_wipe(key, sizeof key);
 	if (rc != 0)
 		out[0] = '\0';
 	return rc;
 }
 
 /* s[from:to] with Python semantics for 0 <= from <= to. */
-static struct part py_slice(const char *s, size_t n, size_t from, size_t to)
+static struct fc_part py_slice(const char *s, size_t n, size_t from, size_t to)
 {
-	struct part p = {s, 0};
+	struct fc_part p = {s, 0};
 	if (!s || from >= n)
 		return p;
 	p.p = s + from;
@@ -570,45 +531,14 @@ void meross_local_key_direct(const char *uuid, const char *key, size_t keylen, c
 	const size_t ulen = uuid ? strlen(uuid) : 0;
 	if (!key)
 		keylen = 0;
-	const struct part parts[] = {py_slice(uuid, ulen, 3, 22), py_slice(key, keylen, 1, 9),
+	const struct fc_part parts[] = {py_slice(uuid, ulen, 3, 22), py_slice(key, keylen, 1, 9),
 				     {mac, mac ? strlen(mac) : 0}, py_slice(key, keylen, 10, 28)};
-	md5_parts(parts, 4, out);
-}
-
-/* mbedtls RNG callback (used for the scalar multiplication's side-channel blinding only). */
-static int ecp_rng(void *ctx, unsigned char *buf, size_t len)
-{
-	(void)ctx;
-	return fc_random(buf, len) == 0 ? 0 : -1;
-}
-
-/* Loads P-256 and priv (checked to be in [1, n-1]). 0 / -1. */
-static int ecp_load(mbedtls_ecp_group *grp, mbedtls_mpi *d, const uint8_t priv[32])
-{
-	if (mbedtls_ecp_group_load(grp, MBEDTLS_ECP_DP_SECP256R1) != 0 || mbedtls_mpi_read_binary(d, priv, 32) != 0)
-		return -1;
-	return mbedtls_ecp_check_privkey(grp, d) == 0 ? 0 : -1;
+	fc_md5_parts_hex(parts, 4, out);
 }
 
 int meross_ecdhe_public(const uint8_t priv[32], uint8_t pub[65])
 {
-	if (!priv || !pub)
-		return -1;
-	mbedtls_ecp_group grp;
-	mbedtls_mpi d;
-	mbedtls_ecp_point q;
-	mbedtls_ecp_group_init(&grp);
-	mbedtls_mpi_init(&d);
-	mbedtls_ecp_point_init(&q);
-	size_t n = 0;
-	int rc = -1;
-	if (ecp_load(&grp, &d, priv) == 0 && mbedtls_ecp_mul(&grp, &q, &d, &grp.G, ecp_rng, NULL) == 0 &&
-	    mbedtls_ecp_point_write_binary(&grp, &q, MBEDTLS_ECP_PF_UNCOMPRESSED, &n, pub, 65) == 0 && n == 65)
-		rc = 0;
-	mbedtls_ecp_point_free(&q);
-	mbedtls_mpi_free(&d);
-	mbedtls_ecp_group_free(&grp);
-	return rc;
+	return priv && pub ? fc_p256_public(priv, pub) : -1;
 }
 
 int meross_ecdhe_session_key(const uint8_t priv[32], const uint8_t *peer, size_t peerlen, char out[33])
@@ -616,30 +546,12 @@ int meross_ecdhe_session_key(const uint8_t priv[32], const uint8_t *peer, size_t
 	if (!out)
 		return -1;
 	out[0] = '\0';
-	if (!priv || !peer || peerlen != 65 || peer[0] != 0x04)
-		return -1;
-	mbedtls_ecp_group grp;
-	mbedtls_mpi d, z;
-	mbedtls_ecp_point q;
-	mbedtls_ecp_group_init(&grp);
-	mbedtls_mpi_init(&d);
-	mbedtls_mpi_init(&z);
-	mbedtls_ecp_point_init(&q);
 	uint8_t secret[32];
-	int rc = -1;
-	if (ecp_load(&grp, &d, priv) == 0 && mbedtls_ecp_point_read_binary(&grp, &q, peer, peerlen) == 0 &&
-	    mbedtls_ecp_check_pubkey(&grp, &q) == 0 &&
-	    mbedtls_ecdh_compute_shared(&grp, &z, &q, &d, ecp_rng, NULL) == 0 &&
-	    mbedtls_mpi_write_binary(&z, secret, sizeof secret) == 0) {
-		fc_md5_hex(secret, sizeof secret, out);
-		rc = 0;
-	}
-	mbedtls_platform_zeroize(secret, sizeof secret);
-	mbedtls_ecp_point_free(&q);
-	mbedtls_mpi_free(&z);
-	mbedtls_mpi_free(&d);
-	mbedtls_ecp_group_free(&grp);
-	return rc;
+	if (!priv || !peer || fc_p256_shared(priv, peer, peerlen, secret) != 0)
+		return -1;
+	fc_md5_hex(secret, sizeof secret, out); /* variant (a): the AES key is md5hex of the shared secret */
+	fc_wipe(secret, sizeof secret);
+	return 0;
 }
 
 char *meross_local_encrypt(const char key[33], const void *msg, size_t len, size_t *outlen)
@@ -711,7 +623,7 @@ char *meross_local_decrypt(const char key[33], const void *body, size_t len, siz
 	memcpy(iv, MEROSS_AES_IV, AES_BLOCK);
 	size_t m = 0;
 	if (fc_aes_cbc_decrypt((const uint8_t *)key, 32, iv, FC_PAD_NONE, buf, n, buf, n, &m) != 0) {
-		mbedtls_platform_zeroize(buf, cap);
+		fc_wipe(buf, cap);
 		free(buf);
 		fail(err, errlen, "decryption failed");
 		return NULL;
@@ -722,7 +634,7 @@ char *meross_local_decrypt(const char key[33], const void *body, size_t len, siz
 	for (size_t i = 0; i < m && !binary; i++)
 		binary = buf[i] < 0x20 && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r';
 	if (m == 0 || binary || m > MEROSS_MAX_MESSAGE) {
-		mbedtls_platform_zeroize(buf, cap);
+		fc_wipe(buf, cap);
 		free(buf);
 		fail(err, errlen, m == 0 ? "decrypted to nothing" : "decrypted to binary data (wrong key?)");
 		return NULL;

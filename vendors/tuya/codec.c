@@ -128,51 +128,6 @@ static char *dup_mem(const void *p, size_t n)
 	return s;
 }
 
-/* md5 of the concatenation of (pointer, length) parts; the concatenation holds key bytes and is wiped. */
-struct part {
-	const void *p;
-	size_t n;
-};
-
-static int md5_parts(const struct part *parts, size_t count, uint8_t out[16])
-{
-	size_t total = 0;
-	for (size_t i = 0; i < count; i++) {
-		if (parts[i].n > SIZE_MAX - total)
-			goto bad;
-		total += parts[i].n;
-	}
-	unsigned char stackbuf[512];
-	unsigned char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
-	if (!buf)
-		goto bad;
-	size_t off = 0;
-	for (size_t i = 0; i < count; i++) {
-		if (parts[i].n)
-			memcpy(buf + off, parts[i].p, parts[i].n);
-		off += parts[i].n;
-	}
-	fc_md5(buf, total, out);
-	fc_wipe(buf, total);
-	if (buf != stackbuf)
-		free(buf);
-	return 0;
-bad:
-	memset(out, 0, 16);
-	return -1;
-}
-
-/* Lowercase md5hex of the parts, or "" on failure. */
-static int md5_parts_hex(const struct part *parts, size_t count, char out[33])
-{
-	uint8_t d[16];
-	if (md5_parts(parts, count, d) != 0) {
-		out[0] = '\0';
-		return -1;
-	}
-	fc_hex_encode(d, 16, out);
-	return 0;
-}
 
 /* Copy printed JSON into plain malloc memory (see the file comment). */
 static char *print_json(const cJSON *root)
@@ -831,17 +786,14 @@ void tuya_atop_response_sign(const char *b64, size_t b64len, int64_t t, const ch
 {
 	char ts[48];
 	int tn = snprintf(ts, sizeof ts, "||t=%" PRId64 "||", t);
-	const struct part parts[] = {
+	const struct fc_part parts[] = {
 		{"result=", 7},
 		{b64, b64 ? b64len : 0},
 		{ts, (size_t)tn},
 		{key, key ? keylen : 0},
 	};
 	char h[33];
-	if (md5_parts_hex(parts, 4, h) != 0) {
-		out[0] = '\0';
-		return;
-	}
+	fc_md5_parts_hex(parts, 4, h);
 	memcpy(out, h + 8, 16);
 	out[16] = '\0';
 }
@@ -1416,12 +1368,9 @@ void tuya_mqtt_password(const char *seckey, size_t keylen, char out[17])
 /* sig16 of a 2.1 payload: md5hex("data=" + b64 + "||pv=2.1||" + key)[8:24]. */
 static void pv21_sig(const char *b64, size_t bl, const char *key, size_t keylen, char out[17])
 {
-	const struct part parts[] = {{"data=", 5}, {b64, bl}, {"||pv=2.1||", 10}, {key, keylen}};
+	const struct fc_part parts[] = {{"data=", 5}, {b64, bl}, {"||pv=2.1||", 10}, {key, keylen}};
 	char h[33];
-	if (md5_parts_hex(parts, 4, h) != 0) {
-		out[0] = '\0';
-		return;
-	}
+	fc_md5_parts_hex(parts, 4, h);
 	memcpy(out, h + 8, 16);
 	out[16] = '\0';
 }
