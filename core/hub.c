@@ -269,6 +269,15 @@ struct fc_device *fc_hub_device_ensure(struct fc_hub *hub, const struct fc_vendo
 	return d;
 }
 
+/* The device was heard from. bridge/devices carries last_seen; it is republished for that at most once
+ * a minute (whole-list messages are not worth sending per device message). */
+void hub_touch(struct fc_hub *hub, struct fc_device *d)
+{
+	d->last_seen_ms = fc_hub_now_ms(hub);
+	if (d->last_seen_ms - hub->devices_published_ms >= 60000)
+		hub->devices_dirty = true;
+}
+
 void hub_publish_availability(struct fc_hub *hub, struct fc_device *d)
 {
 	char topic[300];
@@ -291,7 +300,7 @@ void fc_hub_device_set_online(struct fc_hub *hub, struct fc_device *d, const str
 	} else if (!online) {
 		d->session = NULL;
 	}
-	d->last_seen_ms = fc_hub_now_ms(hub);
+	hub_touch(hub, d);
 	if (d->online == online)
 		return;
 	d->online = online;
@@ -370,7 +379,7 @@ void fc_hub_device_update_state(struct fc_hub *hub, struct fc_device *d, const c
 			cJSON_AddItemToObject(d->state, item->string, copy);
 		changed = true;
 	}
-	d->last_seen_ms = fc_hub_now_ms(hub);
+	hub_touch(hub, d);
 	if (changed)
 		hub_publish_state(hub, d);
 }
@@ -988,7 +997,7 @@ enum fc_verdict fc_hub_on_message(struct fc_hub *hub, const struct fc_client *c,
 	}
 	if (s && s->vendor) {
 		if (s->dev)
-			s->dev->last_seen_ms = fc_hub_now_ms(hub);
+			hub_touch(hub, s->dev);
 		if (!s->vendor->broker->message)
 			return FC_ALLOW;
 		enum fc_verdict r = s->vendor->broker->message(hub, fc_hub_vendor_state(hub, s->vendor), c, s->dev, topic,

@@ -49,6 +49,7 @@ void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool 
 void hub_topic(struct fc_hub *hub, char *out, size_t cap, const char *name, const char *suffix);
 struct cJSON *hub_parse_json(const void *payload, size_t len);
 void hub_publish_availability(struct fc_hub *hub, struct fc_device *d);
+void hub_touch(struct fc_hub *hub, struct fc_device *d);
 void hub_publish_state(struct fc_hub *hub, struct fc_device *d);
 void hub_remove_device(struct fc_hub *hub, struct fc_device *d);
 void hub_rename_device(struct fc_hub *hub, struct fc_device *d, const char *to);

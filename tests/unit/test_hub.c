@@ -255,6 +255,21 @@ int main(void)
 	CHECK(!any_payload_contains("s3cret-device-password"));
 	CHECK(!any_payload_contains(ipw));
 
+	/* --- last_seen in bridge/devices is refreshed, at most once a minute --- */
+	fake_now += 61000;
+	rec_clear();
+	msg(hub, &dev1, "fctest/dev1/state", "{\"power\":3.5}"); /* unchanged state: only last_seen moves */
+	fc_hub_on_tick(hub);
+	devs = last("fakecloud/bridge/devices");
+	char want_seen[64];
+	snprintf(want_seen, sizeof want_seen, "\"last_seen\":%lld", (long long)fake_now);
+	CHECK(devs && strstr(devs->payload, want_seen));
+	rec_clear();
+	fake_now += 1000;
+	msg(hub, &dev1, "fctest/dev1/state", "{\"power\":3.5}");
+	fc_hub_on_tick(hub);
+	CHECK(last("fakecloud/bridge/devices") == NULL);
+
 	/* --- rename --- */
 	rec_clear();
 	msg(hub, &user, "fakecloud/bridge/request/device/rename", "{\"from\":\"fctest_dev1\",\"to\":\"desk lamp\",\"transaction\":7}");
