@@ -396,7 +396,7 @@ static int read_user_version(sqlite3 *db, int *out)
 
 static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-	int v;
+	int v = 0;
 	if (read_user_version(db, &v) != SQLITE_OK) {
 		set_err(err, errlen, "%s: cannot read schema version: %s", path, sqlite3_errmsg(db));
 		return -1;
@@ -544,7 +544,7 @@ void fc_keystore_close(struct fc_keystore *ks)
 
 int fc_keystore_schema_version(struct fc_keystore *ks)
 {
-	int v;
+	int v = 0;
 	if (read_user_version(ks->db, &v) != SQLITE_OK) {
 		fc_error("keystore: cannot read schema version: %s", sqlite3_errmsg(ks->db));
 		return -1;

@@ -26,6 +26,7 @@ struct online {
 
 struct session_vs {
 	struct meross_vs cfg;
+	int64_t next_sweep_ms;
 	struct online *online;
 };
 
@@ -704,6 +705,11 @@ static void m_removed(struct fc_hub *hub, void *vs, struct fc_device *dev)
 static void m_tick(struct fc_hub *hub, void *vs, int64_t now)
 {
 	struct session_vs *sv = SV(vs);
+	/* Mosquitto 2.0 ticks on every pass of its event loop; polls and timeouts have second granularity,
+	 * so walk the online devices at most every 200 ms (at 10,000 devices the walk was 14% of the CPU). */
+	if (now < sv->next_sweep_ms)
+		return;
+	sv->next_sweep_ms = now + 200;
 	for (struct online *o = sv->online; o; o = o->next) {
 		struct fc_device *dev = o->dev;
 		struct meross_dev *md = MD(dev);
