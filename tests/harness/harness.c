@@ -413,7 +413,13 @@ int fc_http_request(int port, const char *method, const char *path, const char *
 			 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n"
 			 "Content-Length: %zu\r\n\r\n",
 			 method, path, blen);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n || (blen && send(fd, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
+	return fc_http_exchange(fd, req, (size_t)n, body, blen, out, outlen);
+}
+
+int fc_http_exchange(int fd, const char *head, size_t headlen, const char *body, size_t blen, char *out, size_t outlen)
+{
+	if (send(fd, head, headlen, MSG_NOSIGNAL) != (ssize_t)headlen ||
+	    (blen && send(fd, body, blen, MSG_NOSIGNAL) != (ssize_t)blen)) {
 		close(fd);
 		return -1;
 	}

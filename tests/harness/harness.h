@@ -88,5 +88,8 @@ void fc_sleep_ms(int ms);
 int fc_free_port(void);   /* a free TCP port on 127.0.0.1 */
 /* HTTP GET/POST over plain TCP to 127.0.0.1:port; returns the status code (-1 on error), body in out. */
 int fc_http_request(int port, const char *method, const char *path, const char *body, char *out, size_t outlen);
+/* Send a request head (+ body) on a connected socket, read the answer until the peer closes; closes fd.
+ * Returns the status code (-1 on error), body in out. */
+int fc_http_exchange(int fd, const char *head, size_t headlen, const char *body, size_t blen, char *out, size_t outlen);
 
 #endif

@@ -89,21 +89,7 @@ static int healthz_from(const char *src)
 	if (fd < 0)
 		return -1;
 	const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-	if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)) {
-		close(fd);
-		return -1;
-	}
-	char buf[4096];
-	size_t used = 0;
-	ssize_t r;
-	while (used < sizeof buf - 1 && (r = recv(fd, buf + used, sizeof buf - 1 - used, 0)) > 0)
-		used += (size_t)r;
-	close(fd);
-	buf[used] = 0;
-	int status = -1;
-	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-		return -1;
-	return status;
+	return fc_http_exchange(fd, req, sizeof req - 1, NULL, 0, NULL, 0);
 }
 
 /* The server closed an idle connection: recv sees EOF (or a reset) rather than timing out. */
