@@ -92,6 +92,16 @@ struct fc_cli {
 	FILE *err;
 };
 
+/* "--name value" options of a vendor CLI hook (the CLI handles --help before calling the hook). Each
+ * option sets *value to its argument. Unknown options and stray arguments print one line on cli->err
+ * ("<cmd>: unknown option '--x'") and return 2; otherwise 0. argv[0] is the command word. */
+struct fc_cli_opt {
+	const char *name;
+	const char **value;
+};
+int fc_cli_parse(struct fc_cli *cli, const char *cmd, int argc, char **argv, const struct fc_cli_opt *opts,
+		 size_t n_opts);
+
 struct fc_vendor_cli {
 	const char *add_usage;       /* one usage line per form, shown by `device add --help` */
 	int (*device_add)(struct fc_cli *cli, int argc, char **argv);

@@ -8,7 +8,6 @@
  *   fakecloud -> fctest/<id>/cmd  {"state":"OFF"} / {"get":["state"]} / raw bodies verbatim
  */
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,21 +243,9 @@ static const struct fc_vendor_broker fctest_broker = {
 static int fctest_add(struct fc_cli *cli, int argc, char **argv)
 {
 	const char *id = NULL, *pw = NULL, *psk = NULL, *name = "";
-	static const struct option opts[] = {{"id", required_argument, 0, 'i'},   {"password", required_argument, 0, 'p'},
-					     {"psk", required_argument, 0, 'k'},  {"name", required_argument, 0, 'n'},
-					     {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
-	optind = 1;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'i': id = optarg; break;
-		case 'p': pw = optarg; break;
-		case 'k': psk = optarg; break;
-		case 'n': name = optarg; break;
-		case 'h': fprintf(cli->out, "%s\n", fctest_vendor.cli->add_usage); return 0;
-		default: return 2;
-		}
-	}
+	const struct fc_cli_opt opts[] = {{"id", &id}, {"password", &pw}, {"psk", &psk}, {"name", &name}};
+	if (fc_cli_parse(cli, "fctest", argc, argv, opts, 4) != 0)
+		return 2;
 	if (!id || !pw || !valid_id(id, strlen(id))) {
 		fprintf(cli->err, "fctest: --id ID (letters, digits, _ -) and --password PW are required\n");
 		return 2;

@@ -1,6 +1,5 @@
 /* `fakecloud device add meross-account ...` and `fakecloud device export meross`. */
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <string.h>
 
 #include "core/keystore.h"
@@ -10,27 +9,9 @@
 static int add_account(struct fc_cli *cli, int argc, char **argv)
 {
 	const char *uid = NULL, *key = NULL, *name = "";
-	static const struct option opts[] = {{"user-id", required_argument, 0, 'u'},
-					     {"key", required_argument, 0, 'k'},
-					     {"name", required_argument, 0, 'n'},
-					     {0, 0, 0, 0}};
-	optind = 1;
-	opterr = 0;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'u': uid = optarg; break;
-		case 'k': key = optarg; break;
-		case 'n': name = optarg; break;
-		default:
-			fprintf(cli->err, "meross-account: unknown option '%s'\n", argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(cli->err, "meross-account: unexpected argument '%s'\n", argv[optind]);
+	const struct fc_cli_opt opts[] = {{"user-id", &uid}, {"key", &key}, {"name", &name}};
+	if (fc_cli_parse(cli, "meross-account", argc, argv, opts, 3) != 0)
 		return 2;
-	}
 	char out[24];
 	int rc = meross_account_put(cli->ks, uid, key, name, out);
 	if (rc == FC_KS_EINVAL) {

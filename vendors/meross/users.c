@@ -8,7 +8,6 @@
  * cloud); at rest only the salted slow hash of it is kept. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -242,29 +241,10 @@ static int read_password_file(const char *path, char *out, size_t cap, char *err
 int meross_user_cli_add(struct fc_cli *cli, int argc, char **argv)
 {
 	const char *email = NULL, *password = NULL, *file = NULL, *account = NULL;
-	static const struct option opts[] = {{"email", required_argument, 0, 'e'},
-					     {"password", required_argument, 0, 'p'},
-					     {"password-file", required_argument, 0, 'f'},
-					     {"account", required_argument, 0, 'a'},
-					     {0, 0, 0, 0}};
-	optind = 1;
-	opterr = 0;
-	int ch;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'e': email = optarg; break;
-		case 'p': password = optarg; break;
-		case 'f': file = optarg; break;
-		case 'a': account = optarg; break;
-		default:
-			fprintf(cli->err, "meross-user: unknown option '%s'\n", argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(cli->err, "meross-user: unexpected argument '%s'\n", argv[optind]);
+	const struct fc_cli_opt opts[] = {{"email", &email}, {"password", &password}, {"password-file", &file},
+					  {"account", &account}};
+	if (fc_cli_parse(cli, "meross-user", argc, argv, opts, 4) != 0)
 		return 2;
-	}
 	if (!email || (!password && !file) || (password && file)) {
 		fprintf(cli->err, "meross-user: needs --email and one of --password / --password-file\n");
 		return 2;
