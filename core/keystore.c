@@ -57,6 +57,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE settings ("
 	"  key   TEXT PRIMARY KEY NOT NULL,"
 	"  value TEXT NOT NULL);",
+	/* 1 -> 2: a second, vendor-assigned id per device (Tuya's devId, minted at activation; the device
+	 * is keyed by the factory uuid its owner imports). Unique per vendor when set. */
+	"ALTER TABLE devices ADD COLUMN alias TEXT;"
+	"CREATE UNIQUE INDEX devices_alias ON devices (vendor, alias) WHERE alias IS NOT NULL;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -79,6 +83,8 @@ enum stmt_id {
 	ST_DEV_SET_SECRETS,
 	ST_DEV_RENAME,
 	ST_DEV_DELETE,
+	ST_DEV_SET_ALIAS,
+	ST_DEV_GET_BY_ALIAS,
 	ST_ACC_PUT,
 	ST_ACC_GET,
 	ST_ACC_EACH,
@@ -113,6 +119,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DEV_SET_SECRETS] = "UPDATE devices SET secrets = ?3, updated = ?4 WHERE vendor = ?1 AND vid = ?2",
 	[ST_DEV_RENAME] = "UPDATE devices SET name = ?3, updated = ?4 WHERE vendor = ?1 AND vid = ?2",
 	[ST_DEV_DELETE] = "DELETE FROM devices WHERE vendor = ?1 AND vid = ?2",
+	[ST_DEV_SET_ALIAS] = "UPDATE devices SET alias = ?3, updated = ?4 WHERE vendor = ?1 AND vid = ?2",
+	[ST_DEV_GET_BY_ALIAS] = "SELECT " DEV_COLS " FROM devices WHERE vendor = ?1 AND alias = ?2",
 	[ST_ACC_PUT] = "INSERT INTO accounts (" ACC_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
 		       "ON CONFLICT (vendor, account_id) DO UPDATE SET "
 		       "name = excluded.name, secrets = excluded.secrets, meta = excluded.meta, "
@@ -896,6 +904,38 @@ int fc_ks_device_get_by_name(struct fc_keystore *ks, const char *name, struct fc
 		return FC_KS_ERR;
 	bind_text(&st, 1, name);
 	return row_fetch(ks, &devices, &st, "device get by name", NULL, NULL, out);
+}
+
+int fc_ks_device_set_alias(struct fc_keystore *ks, const char *vendor, const char *vid, const char *alias)
+{
+	if (!valid_id(vendor, VENDOR_CAP) || !valid_id(vid, VID_CAP) || (alias && !valid_id(alias, VID_CAP)))
+		return FC_KS_EINVAL;
+	struct stmt st;
+	if (stmt_get(ks, ST_DEV_SET_ALIAS, &st))
+		return FC_KS_ERR;
+	bind_text(&st, 1, vendor);
+	bind_text(&st, 2, vid);
+	bind_text(&st, 3, alias);
+	sqlite3_bind_int64(st.s, 4, (sqlite3_int64)time(NULL));
+	int result = write_result(ks, sqlite3_step(st.s), "device set alias", vendor, vid);
+	if (result == FC_KS_OK && sqlite3_changes(ks->db) == 0)
+		result = FC_KS_NOTFOUND;
+	stmt_release(&st);
+	return result;
+}
+
+int fc_ks_device_get_by_alias(struct fc_keystore *ks, const char *vendor, const char *alias,
+			      struct fc_device_row *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!valid_id(vendor, VENDOR_CAP) || !valid_id(alias, VID_CAP))
+		return FC_KS_EINVAL;
+	struct stmt st;
+	if (stmt_get(ks, ST_DEV_GET_BY_ALIAS, &st))
+		return FC_KS_ERR;
+	bind_text(&st, 1, vendor);
+	bind_text(&st, 2, alias);
+	return row_fetch(ks, &devices, &st, "device get by alias", NULL, NULL, out);
 }
 
 int fc_ks_device_rename(struct fc_keystore *ks, const char *vendor, const char *vid, const char *new_name)

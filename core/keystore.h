@@ -20,7 +20,7 @@ struct fc_keystore;
 #define FC_KS_EINVAL (-3)  /* bad argument (e.g. a JSON value that is not an object) */
 
 /* Current schema version written by this build. */
-#define FC_KS_SCHEMA_VERSION 1
+#define FC_KS_SCHEMA_VERSION 2
 
 struct fc_device_row {
 	char vendor[32];
@@ -61,6 +61,11 @@ int fc_ks_device_merge_secrets(struct fc_keystore *ks, const char *vendor, const
 			       const struct cJSON *secrets_patch);
 int fc_ks_device_get(struct fc_keystore *ks, const char *vendor, const char *vid, struct fc_device_row *out);
 int fc_ks_device_get_by_name(struct fc_keystore *ks, const char *name, struct fc_device_row *out);
+/* A second id the vendor assigns to a device (Tuya devId), unique per vendor: set (NULL clears;
+ * FC_KS_EXISTS when another device of the vendor has it, FC_KS_NOTFOUND without the device) and look up. */
+int fc_ks_device_set_alias(struct fc_keystore *ks, const char *vendor, const char *vid, const char *alias);
+int fc_ks_device_get_by_alias(struct fc_keystore *ks, const char *vendor, const char *alias,
+			      struct fc_device_row *out);
 int fc_ks_device_rename(struct fc_keystore *ks, const char *vendor, const char *vid, const char *new_name);
 int fc_ks_device_delete(struct fc_keystore *ks, const char *vendor, const char *vid);
 /* Calls fn for each device (vendor NULL = all), ordered by vendor, vid. fn returns non-zero to stop.

@@ -573,6 +573,42 @@ static void test_redaction(void)
 	fc_keystore_close(ks);
 }
 
+/* ---- aliases (a vendor-assigned second id, e.g. Tuya devId) ------------------------------------------ */
+
+static void test_alias(void)
+{
+	struct fc_keystore *ks = fc_keystore_open(":memory:", NULL, 0);
+	CHECK(ks != NULL);
+	if (!ks)
+		return;
+	struct fc_device_row row;
+	CHECK_INT(fc_ks_device_put(ks, "tuya", "uuid1", "", NULL, NULL), FC_KS_OK);
+	CHECK_INT(fc_ks_device_put(ks, "tuya", "uuid2", "", NULL, NULL), FC_KS_OK);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev1", &row), FC_KS_NOTFOUND);
+	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid1", "dev1"), FC_KS_OK);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev1", &row), FC_KS_OK);
+	CHECK_STR(row.vid, "uuid1");
+	fc_device_row_free(&row);
+	/* Unique per vendor: another device cannot take it, and nothing changes. */
+	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid2", "dev1"), FC_KS_EXISTS);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev1", &row), FC_KS_OK);
+	CHECK_STR(row.vid, "uuid1");
+	fc_device_row_free(&row);
+	/* ...but another vendor may use the same string. */
+	CHECK_INT(fc_ks_device_put(ks, "other", "x", "", NULL, NULL), FC_KS_OK);
+	CHECK_INT(fc_ks_device_set_alias(ks, "other", "x", "dev1"), FC_KS_OK);
+	/* A put (secrets/meta update) keeps the alias. */
+	CHECK_INT(fc_ks_device_put(ks, "tuya", "uuid1", "", NULL, NULL), FC_KS_OK);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev1", &row), FC_KS_OK);
+	fc_device_row_free(&row);
+	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "nope", "dev9"), FC_KS_NOTFOUND);
+	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid1", ""), FC_KS_EINVAL);
+	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid1", NULL), FC_KS_OK);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev1", &row), FC_KS_NOTFOUND);
+	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid2", "dev1"), FC_KS_OK);
+	fc_keystore_close(ks);
+}
+
 /* ---- migrations ------------------------------------------------------------------------------------ */
 
 static void test_migrations(void)
@@ -623,6 +659,33 @@ static void test_migrations(void)
 	CHECK(sqlite3_column_int(dv, 0) != before);
 	sqlite3_finalize(dv);
 	sqlite3_close(watch);
+
+	/* A version-1 database (the first release's schema) with a device is upgraded in place: the device
+	 * is still there and gains the alias column. */
+	path_in_tmp(path, sizeof path, "v1.db");
+	CHECK_INT(raw_exec(path, "CREATE TABLE devices (vendor TEXT NOT NULL, vid TEXT NOT NULL, name TEXT NOT NULL "
+				 "UNIQUE CHECK (length(name) > 0), secrets TEXT NOT NULL DEFAULT '{}', meta TEXT NOT "
+				 "NULL DEFAULT '{}', created INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY "
+				 "(vendor, vid)); CREATE TABLE accounts (vendor TEXT NOT NULL, account_id TEXT NOT "
+				 "NULL, name TEXT NOT NULL DEFAULT '', secrets TEXT NOT NULL DEFAULT '{}', meta TEXT "
+				 "NOT NULL DEFAULT '{}', created INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY "
+				 "KEY (vendor, account_id)); CREATE TABLE tokens (vendor TEXT NOT NULL, token_sha256 "
+				 "TEXT NOT NULL, account_id TEXT NOT NULL, kind TEXT NOT NULL DEFAULT '', created "
+				 "INTEGER NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (vendor, token_sha256)); "
+				 "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL); "
+				 "INSERT INTO devices VALUES ('meross', 'u1', 'lamp', '{\"key\":\"k\"}', '{}', 1, 1); "
+				 "PRAGMA user_version = 1;"),
+		  SQLITE_OK);
+	ks = open_ok(path);
+	if (ks) {
+		struct fc_device_row row;
+		CHECK_INT(fc_ks_device_get_by_name(ks, "lamp", &row), FC_KS_OK);
+		CHECK_STR(row.vid, "u1");
+		fc_device_row_free(&row);
+		CHECK_INT(fc_ks_device_set_alias(ks, "meross", "u1", "a1"), FC_KS_OK);
+		fc_keystore_close(ks);
+	}
+	CHECK_INT(raw_int(path, "PRAGMA user_version"), FC_KS_SCHEMA_VERSION);
 
 	/* A database from a newer fakecloud is refused and left alone (no downgrade). */
 	path_in_tmp(path, sizeof path, "future.db");
@@ -876,6 +939,7 @@ int main(void)
 	test_tokens();
 	test_settings();
 	test_redaction();
+	test_alias();
 	test_migrations();
 	test_two_processes();
 	test_ownership();
