@@ -17,7 +17,8 @@ const struct fc_config_key fc_core_config_keys[] = {
 	{"mqtt", "tls_extra_ports", FC_CFG_LIST, "", 0, 0,
 	 "More ports for the same TLS listener, e.g. 443,2001 for DNS-redirected Meross devices"},
 	{"mqtt", "psk_port", FC_CFG_PORT, "8886", 0, 0, "MQTT over TLS-PSK for devices whose keys fakecloud derives"},
-	{"mqtt", "psk_hint", FC_CFG_STRING, "fakecloud", 0, 0, "PSK identity hint of the PSK listener"},
+	{"mqtt", "psk_hint", FC_CFG_STRING, "1dHRsc2NjbHltbGx3eWh50000000000000000", 0, 0,
+	 "PSK identity hint of the PSK listener (default: the one Tuya devices expect, tuya.md §2)"},
 
 	{"http", "listen", FC_CFG_STRING, "0.0.0.0", 0, 0, "Address fakecloud-httpd binds to"},
 	{"http", "http_port", FC_CFG_PORT, "80", 0, 0, "Plain HTTP port (device APIs that use HTTP)"},
