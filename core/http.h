@@ -28,6 +28,10 @@ struct fc_http_req {
 	const uint8_t *body;
 	size_t body_len;
 	char client_ip[64];
+	/* The server address the client connected to (getsockname of the accepted socket, plain and TLS
+	 * listeners alike; IPv4 dotted, IPv4-mapped IPv6 shown as IPv4, else IPv6 text); "" when unknown.
+	 * Lets a vendor hand a device back the address it already reached (e.g. Tuya url_config). */
+	char local_ip[64];
 	bool tls;                 /* came through the TLS listener */
 	bool psk;                 /* TLS with a pre-shared key */
 	uint8_t psk_identity[128];

@@ -30,6 +30,7 @@ struct httpd_ipcount;
 /* What MHD's request handler needs to know about a connection that MHD only sees as a socket. */
 struct httpd_conninfo {
 	char ip[64];
+	char local_ip[64];           /* our address the client reached (getsockname), "" unknown */
 	bool tls;
 	bool psk;
 	uint8_t identity[128];
@@ -90,6 +91,8 @@ void httpd_listen_close(struct httpd *h);
 void httpd_conn_release(struct httpd *h, const char *ip);
 /* Text form of a socket address (IPv4-mapped IPv6 shown as IPv4). */
 void httpd_addr_ip(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen);
+/* Text form of the local address of a connected socket ("" when unknown). */
+void httpd_local_ip(int fd, char *out, size_t outlen);
 
 /* tls.c */
 int httpd_tls_init(struct httpd *h, char *err, size_t errlen);

@@ -43,6 +43,19 @@ void httpd_addr_ip(const struct sockaddr *sa, socklen_t len, char *out, size_t o
 	}
 }
 
+void httpd_local_ip(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(out, outlen, "%s", "");
+		return;
+	}
+	httpd_addr_ip((struct sockaddr *)&ss, sl, out, outlen);
+	if (strcmp(out, "?") == 0 || strcmp(out, "unix") == 0)
+		out[0] = 0;
+}
+
 static int open_listener(const char *host, int port, char *name, size_t namecap, char *err, size_t errlen)
 {
 	char portstr[16];
@@ -250,6 +263,7 @@ static void accept_ready(struct httpd *h, int lfd, bool tls, struct refuse_log *
 			continue;
 		}
 		snprintf(info->ip, sizeof info->ip, "%s", ip);
+		httpd_local_ip(fd, info->local_ip, sizeof info->local_ip);
 		info->holds_slot = true;
 		httpd_mhd_inject(h, fd, (struct sockaddr *)&ss, sl, info);
 	}

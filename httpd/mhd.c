@@ -133,6 +133,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 			httpd_addr_ip(ai ? ai->client_addr : NULL, (socklen_t)sizeof(struct sockaddr_storage), info->ip,
 				      sizeof info->ip);
+			httpd_local_ip(ci ? ci->connect_fd : -1, info->local_ip, sizeof info->local_ip);
 		}
 		*socket_context = info;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
@@ -322,6 +323,7 @@ static enum MHD_Result dispatch(struct httpd *h, struct MHD_Connection *c, struc
 				};
 				if (info) {
 					snprintf(req.client_ip, sizeof req.client_ip, "%s", info->ip);
+					snprintf(req.local_ip, sizeof req.local_ip, "%s", info->local_ip);
 					req.tls = info->tls;
 					req.psk = info->psk;
 					memcpy(req.psk_identity, info->identity, info->identity_len);

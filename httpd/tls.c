@@ -591,6 +591,7 @@ static void *pump_main(void *arg)
 		close(sp[1]);
 	} else {
 		snprintf(info->ip, sizeof info->ip, "%s", p->ip);
+		httpd_local_ip(p->fd, info->local_ip, sizeof info->local_ip);
 		info->tls = true;
 		info->psk = p->psk;
 		info->psk_vendor = p->psk_vendor;
