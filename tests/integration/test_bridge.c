@@ -46,7 +46,7 @@ int main(void)
 	struct fc_mq_msg msg;
 	CHECK(fc_mq_wait(admin, "fakecloud/bridge/info", WAIT, &msg));
 	if (msg.payload) {
-		CHECK(strstr(msg.payload, "\"vendors\":[\"meross\",\"fctest\"]") != NULL);
+		CHECK(strstr(msg.payload, "\"vendors\":[\"meross\",\"tuya\",\"fctest\"]") != NULL);
 		fc_mq_msg_free(&msg);
 	}
 

@@ -292,7 +292,7 @@ static void check_device_errors(void)
 	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device remove ghost --forget-keys"), 1);
 	HAS(out, "no device named 'ghost'");
 	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device add nope --id x"), 2);
-	HAS(out, "unknown vendor 'nope' (known: meross, fctest)");
+	HAS(out, "unknown vendor 'nope' (known: meross, tuya, fctest)");
 	CHECK_INT(count_lines(out), 1);
 	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device frobnicate"), 2);
 	CHECK_INT(count_lines(out), 1);

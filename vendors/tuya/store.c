@@ -287,8 +287,13 @@ int tuya_import(struct fc_keystore *ks, const struct tuya_import *in, char *err,
 		set_str(meta, "devId", in->dev_id);
 	if (in->schema) {
 		set_str(meta, "schema", in->schema);
-		if (!in->schema_id && !jstr(meta, "schemaId"))
-			set_str(meta, "schemaId", "fakecloud");
+		if (!in->schema_id) {
+			/* Devices cache schemas by id: a changed schema needs a new one. */
+			char md5[33], id[16];
+			fc_md5_hex(in->schema, strlen(in->schema), md5);
+			snprintf(id, sizeof id, "fc%.10s", md5);
+			set_str(meta, "schemaId", id);
+		}
 	}
 	if (in->schema_id)
 		set_str(meta, "schemaId", in->schema_id);

@@ -19,6 +19,6 @@ const struct fc_vendor tuya_vendor = {
 	.manufacturer = "Tuya",
 	.config_keys = tuya_config_keys,
 	.broker = &tuya_broker,
-	.http = NULL,
+	.http = &tuya_http,
 	.cli = &tuya_cli,
 };
