@@ -184,7 +184,8 @@ struct tuya_lan_frame {
 	size_t payload_len;
 };
 /* 55AA frame, protocol 3.3: 000055AA seq cmd len [retcode] payload crc32 0000AA55 (big-endian);
- * payload = ["3.3" + 12 x 0x00 unless cmd is DP_QUERY/HEART_BEAT] + AES-128-ECB(localKey, PKCS7(json)).
+ * payload = ["3.3" + 12 x 0x00 unless cmd is DP_QUERY, DP_QUERY_NEW (0x10), UPDATEDPS (0x12), HEART_BEAT
+ * or LAN_EXT_STREAM (0x40), §5] + AES-128-ECB(localKey, PKCS7(json)); json of length 0 = no payload.
  * from_device adds a retcode (simulators). *out malloc'd. 0 / TUYA_EFORMAT. */
 int tuya_lan_encode(uint32_t seq, uint32_t cmd, bool from_device, uint32_t retcode, const char *json, size_t len,
 		    const char *local_key, uint8_t **out, size_t *outlen, char *err, size_t errlen);
@@ -199,8 +200,9 @@ void tuya_lan_frame_free(struct tuya_lan_frame *f);
 long tuya_lan_frame_len(const void *buf, size_t len);
 
 /* AP-mode config datagram (§4.2): 000055AA 0 1 len JSON crc32 0000AA55 with plaintext JSON
- * {"ssid":..,"passwd":..,"token":..} ("passwd" omitted when empty). ssid 1..32 bytes, passwd 0..64,
- * token 0..64 (default "AAAAAAAA" is the caller's choice); JSON <= 0xE8 bytes. 0 / TUYA_EFORMAT. */
+ * {"ssid":..,"token":..,"passwd":..} (cloudcutter's order; "passwd" omitted when empty). ssid 1..32
+ * bytes, passwd 0..64, token 0..64 (default "AAAAAAAA" is the caller's choice); JSON <= 0xE8 bytes.
+ * 0 / TUYA_EFORMAT. */
 int tuya_ap_config_encode(const char *ssid, const char *passwd, const char *token, uint8_t *out, size_t cap,
 			  size_t *outlen, char *err, size_t errlen);
 /* Device side (simulators): parse it; *json malloc'd. 0 / TUYA_EFORMAT. */
