@@ -21,6 +21,9 @@
 #define PLUG_AUTH "AbCdEfGhIjKlMnOpQrStUvWxYz012345"
 #define OLD_UUID "fcsimold00000002"
 #define OLD_AUTH "0123456789abcdefGHIJKLMNOPQRSTUV"
+#define NEW_UUID "fcsimnew00000003"
+#define NEW_AUTH "zyxwvutsrqponmlkjihgfedcba987654"
+#define NEW_PSK "LZh9navyE1i5BR9SqDDSCU6THligfoaqd0qXZ" /* 37 characters, like real pskKeys */
 
 /* A plug as Tuya describes it: relay, countdown, and metering with scales. */
 static const char plug_schema[] =
@@ -95,6 +98,14 @@ int main(void)
 						   " --name old"),
 		  0);
 	CHECK(strstr(out, "no schema imported") != NULL);
+	/* bad imports are refused with a reason and store nothing */
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device add tuya --uuid " NEW_UUID " --auth-key short"), 2);
+	CHECK(strstr(out, "--auth-key must be 32 characters") != NULL);
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device add tuya --uuid " NEW_UUID " --auth-key " NEW_AUTH
+						   " --dp-names 1=state,2=state"),
+		  2);
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device list"), 0);
+	CHECK(strstr(out, NEW_UUID) == NULL);
 	CHECK_INT(fc_env_start_broker(&e), 0);
 	CHECK_INT(fc_env_start_httpd(&e), 0);
 	struct fc_mq *admin = fc_mq_connect_admin(&e, "admin");
@@ -192,8 +203,30 @@ int main(void)
 	CHECK(old && sim_has(old, "\"1\":false"));
 	CHECK(see(admin, "fakecloud/old", "\"state\":\"OFF\""));
 
+	/* ---- a TuyaOpen-style device (ATOP et=3, MQTT 2.3), imported by an admin over MQTT ---- */
+	CHECK(fc_mq_publish(admin, "fakecloud/bridge/request/tuya/device/add",
+			    "{\"uuid\":\"" NEW_UUID "\",\"auth_key\":\"" NEW_AUTH "\",\"psk_key\":\"" NEW_PSK
+			    "\",\"name\":\"new\",\"dp_names\":{\"1\":\"light\"},\"transaction\":\"n1\"}",
+			    1, false) == 0);
+	CHECK(fc_mq_wait_payload(admin, "fakecloud/bridge/response/tuya/device/add", "\"status\":\"ok\"", WAIT, NULL));
+	struct tuya_sim *dev23 = start_sim(NEW_UUID, NEW_AUTH, 23, "{\"1\":false}");
+	CHECK(dev23 && tuya_sim_wait_stage(dev23, TUYA_SIM_ONLINE, WAIT));
+	CHECK(see(admin, "fakecloud/new", "\"light\":\"OFF\""));
+	CHECK(fc_mq_publish(admin, "fakecloud/new/set/light", "ON", 1, false) == 0);
+	CHECK(dev23 && sim_has(dev23, "\"1\":true"));
+	CHECK(see(admin, "fakecloud/new", "\"light\":\"ON\""));
+	char new_id[64] = "", new_sec[64] = "";
+	if (dev23) {
+		tuya_sim_dev_id(dev23, new_id, sizeof new_id);
+		tuya_sim_sec_key(dev23, new_sec, sizeof new_sec);
+	}
+
 	/* ---- refusals at login and on topics ---- */
 	int rc = -2;
+	/* nobody gets in without credentials */
+	struct fc_mq *anon = fc_mq_connect(&e, "anonymous1", NULL, NULL, 4, &rc);
+	CHECK(anon == NULL && rc == 5);
+	fc_mq_close(anon);
 	/* an unknown devId (activated with another cloud) */
 	struct fc_mq *m = fc_mq_connect(&e, "bf0000000000000000zzzz", "bf0000000000000000zzzz", "0123456789abcdef", 4, &rc);
 	CHECK(m == NULL && rc == 5);
@@ -217,6 +250,27 @@ int main(void)
 		fc_mq_publish(m, topic, "2.2garbage", 1, false);
 		CHECK(fc_env_wait_broker_log(&e, "may not write", 1, WAIT));
 		CHECK_INT(fc_mq_subscribe(m, "fakecloud/#", 0), 128);
+		/* another vendor's device topics */
+		CHECK_INT(fc_mq_subscribe(m, "/appliance/2012317778118925583748e1e943e9bc/subscribe", 1), 128);
+		CHECK_INT(fc_mq_subscribe(m, "fctest/lamp/cmd", 1), 128);
+		fc_mq_publish(m, "/appliance/2012317778118925583748e1e943e9bc/publish", "{}", 1, false);
+		fc_mq_publish(m, "fctest/lamp/state", "{\"state\":\"ON\"}", 1, false);
+		CHECK(fc_env_wait_broker_log(&e, "may not write '/appliance/", 1, WAIT));
+		CHECK(fc_env_wait_broker_log(&e, "may not write 'fctest/lamp/state'", 1, WAIT));
+		fc_mq_close(m);
+	}
+	/* and a device of another vendor on Tuya topics */
+	CHECK_INT(fc_env_cli(&e, out, sizeof out, "device add fctest --id lamp --password lamppw1"), 0);
+	m = fc_mq_connect(&e, "fctest:lamp", "lamp", "lamppw1", 4, &rc);
+	CHECK(m != NULL);
+	if (m) {
+		snprintf(topic, sizeof topic, "smart/device/in/%s", dev_id);
+		CHECK_INT(fc_mq_subscribe(m, topic, 1), 128);
+		long bad = tuya_sim_counter(plug, TSC_BAD_MESSAGES);
+		snprintf(topic, sizeof topic, "smart/device/out/%s", dev_id);
+		fc_mq_publish(m, topic, "2.2forged", 1, false);
+		fc_sleep_ms(300);
+		CHECK_INT(tuya_sim_counter(plug, TSC_BAD_MESSAGES), bad);
 		fc_mq_close(m);
 	}
 	/* a user may not write a device's command topic */
@@ -255,6 +309,14 @@ int main(void)
 		CHECK(pm == NULL);
 		fc_mq_close(pm);
 		CHECK(fc_env_wait_broker_log(&e, "PSK identity 2", 1, WAIT));
+		/* ...which the device imported with its pskKey has: its key is the pskKey itself */
+		CHECK_INT(tuya_psk_id_v2_build(NULL, NEW_UUID, id2), 0);
+		char pskhex[2 * sizeof NEW_PSK + 1];
+		fc_hex_encode(NEW_PSK, strlen(NEW_PSK), pskhex);
+		tuya_mqtt_password(new_sec, strlen(new_sec), pw);
+		pm = fc_mq_connect_psk(&e, new_id, new_id, pw, (const char *)id2, pskhex, &rc);
+		CHECK(pm != NULL);
+		fc_mq_close(pm);
 	}
 
 	/* ---- no secret in any log line or topic so far ---- */
@@ -264,7 +326,7 @@ int main(void)
 		tuya_sim_local_key(plug, plug_local, sizeof plug_local);
 		tuya_sim_sec_key(old, old_sec, sizeof old_sec);
 		tuya_sim_local_key(old, old_local, sizeof old_local);
-		const char *secrets[] = {PLUG_AUTH, OLD_AUTH, plug_sec, plug_local, old_sec, old_local, NULL};
+		const char *secrets[] = {PLUG_AUTH, OLD_AUTH, NEW_AUTH, NEW_PSK, new_sec, plug_sec, plug_local, old_sec, old_local, NULL};
 		CHECK_INT(fc_env_scan_secrets(&e, spy, secrets), 0);
 	}
 
@@ -308,6 +370,7 @@ int main(void)
 	}
 	tuya_sim_stop(plug);
 	tuya_sim_stop(old);
+	tuya_sim_stop(dev23);
 out:
 	fc_mq_close(admin);
 	fc_mq_close(spy);
