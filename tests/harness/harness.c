@@ -19,6 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "core/keystore.h"
+
 int64_t fc_mono_ms(void)
 {
 	struct timespec ts;
@@ -332,17 +336,91 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 	return remove(path);
 }
 
+/* ---- every test: no stored secret in any log ---- */
+
+struct leak_scan {
+	struct fc_env *e;
+	int findings;
+};
+
+/* Shorter values (test passwords like "pw") would match unrelated text. */
+#define LEAK_MIN_LEN 8
+
+static void scan_values(struct leak_scan *ls, const cJSON *v, const char *owner)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, v)
+	{
+		if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
+			scan_values(ls, it, owner);
+			continue;
+		}
+		const char *s = cJSON_GetStringValue(it);
+		if (!s || strlen(s) < LEAK_MIN_LEN)
+			continue;
+		int b = fc_env_broker_log_count(ls->e, s), h = fc_env_httpd_log_count(ls->e, s);
+		if (b || h) {
+			fprintf(stderr, "harness: secret '%s' of %s found in the logs (broker %d, httpd %d)\n",
+				it->string ? it->string : "?", owner, b, h);
+			ls->findings++;
+		}
+	}
+}
+
+static int scan_device(void *ctx, const struct fc_device_row *row)
+{
+	scan_values(ctx, row->secrets, row->name);
+	return 0;
+}
+
+static int scan_account(void *ctx, const struct fc_account_row *row)
+{
+	scan_values(ctx, row->secrets, row->account_id);
+	return 0;
+}
+
+/* Every secret the keystore holds at the end of a test (device and account keys, the internal MQTT
+ * password) against everything the broker and httpd logged. Returns the number of findings. */
+static int scan_stored_secrets(struct fc_env *e)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/fakecloud.db", e->dir);
+	if (access(path, R_OK) != 0)
+		return 0;
+	struct fc_keystore *ks = fc_keystore_open(path, NULL, 0);
+	if (!ks)
+		return 0;
+	struct leak_scan ls = {.e = e};
+	fc_ks_device_each(ks, NULL, scan_device, &ls);
+	fc_ks_account_each(ks, NULL, scan_account, &ls);
+	char pw[256];
+	if (fc_ks_setting_get(ks, "internal_mqtt_password", pw, sizeof pw) == FC_KS_OK && strlen(pw) >= LEAK_MIN_LEN &&
+	    (fc_env_broker_log_count(e, pw) || fc_env_httpd_log_count(e, pw))) {
+		fprintf(stderr, "harness: the internal MQTT password was found in the logs\n");
+		ls.findings++;
+	}
+	fc_keystore_close(ks);
+	return ls.findings;
+}
+
 void fc_env_cleanup(struct fc_env *e)
 {
 	if (e->httpd_pid > 0)
 		fc_env_stop_httpd(e);
 	if (e->broker_pid > 0)
 		fc_env_stop_broker(e);
+	int leaks = e->dir[0] ? scan_stored_secrets(e) : 0;
 	const char *keep = getenv("FC_KEEP");
 	if (e->dir[0] && !(keep && strcmp(keep, "1") == 0))
 		nftw(e->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	else if (e->dir[0])
 		fprintf(stderr, "harness: kept %s\n", e->dir);
+	e->dir[0] = 0;
+	if (leaks) {
+		/* Fails every integration test, whatever it checked itself. */
+		fprintf(stderr, "harness: FAIL: %d stored secret(s) appeared in the logs\n", leaks);
+		exit(1);
+	}
 }
 
 int fc_env_cli(struct fc_env *e, char *out, size_t outlen, const char *fmt, ...)
