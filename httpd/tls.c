@@ -452,6 +452,7 @@ static void pump_loop(struct pump *p, int sfd)
 	struct httpd *h = p->h;
 	size_t in_len = 0, in_off = 0, out_len = 0, out_off = 0;
 	bool tls_eof = false, mhd_eof = false, shut_sent = false;
+	bool mhd_deaf = false; /* MHD stopped reading (e.g. it answered 413 before the body ended) */
 	int64_t idle_ms = (int64_t)h->timeout_s * 1000 + 1000;
 	int64_t deadline = httpd_mono_ms() + idle_ms;
 
@@ -482,7 +483,10 @@ static void pump_loop(struct pump *p, int sfd)
 				return;
 			}
 		}
-		if (in_len > 0) {
+		if (in_len > 0 && mhd_deaf) {
+			in_len = in_off = 0; /* the rest of the request goes nowhere; the answer still goes out */
+			progress = true;
+		} else if (in_len > 0) {
 			ssize_t w = send(sfd, p->in + in_off, in_len - in_off, MSG_NOSIGNAL);
 			if (w > 0) {
 				in_off += (size_t)w;
@@ -492,10 +496,14 @@ static void pump_loop(struct pump *p, int sfd)
 			} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
 				sev |= POLLOUT;
 			} else {
-				return; /* MHD closed its side */
+				/* MHD closed its side, possibly with an answer still to forward: keep going until
+				 * it is read (mhd_eof) instead of dropping it. */
+				mhd_deaf = true;
+				in_len = in_off = 0;
+				progress = true;
 			}
 		}
-		if (tls_eof && in_len == 0 && !shut_sent) {
+		if (tls_eof && in_len == 0 && !shut_sent && !mhd_deaf) {
 			shutdown(sfd, SHUT_WR);
 			shut_sent = true;
 		}
