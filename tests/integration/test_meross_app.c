@@ -19,6 +19,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +253,30 @@ static int api_rc(const char *path, const char *token, const char *params_json, 
 		rc = -2; /* the envelope is incomplete */
 	cJSON_Delete(j);
 	return rc;
+}
+
+/* App traffic across an httpd restart: devList in a loop from another thread. */
+struct traffic {
+	const char *token;
+	atomic_int phase; /* 0 before the restart, 1 after it, 2 stop */
+	int ok[2], down, wrong;
+};
+
+static void *traffic_main(void *arg)
+{
+	struct traffic *t = arg;
+	int phase;
+	while ((phase = atomic_load(&t->phase)) < 2) {
+		int rc = api_rc("/v1/Device/devList", t->token, "{}", JSON_MS_NUMBER, NULL);
+		if (rc == 0)
+			t->ok[phase]++;
+		else if (rc == -1)
+			t->down++; /* no answer while httpd is down */
+		else
+			t->wrong++;
+		fc_sleep_ms(20);
+	}
+	return NULL;
 }
 
 static bool sign_in(const char *email, const char *pw, enum body_kind k, char token[65])
@@ -593,6 +619,26 @@ static int c_test(void)
 	CHECK_INT(api_rc("/v1/Profile/Logout", token2, "{}", JSON_MS_NUMBER, NULL), 0);
 	CHECK_INT(api_rc("/v1/Device/devList", token2, "{}", JSON_MS_NUMBER, NULL), 1019);
 	CHECK_INT(api_rc("/v1/Device/devList", token_a, "{}", JSON_MS_NUMBER, NULL), 0); /* other sessions stay */
+
+	/* ---- httpd restarts in the middle of app traffic: no wrong answer, the session survives ---- */
+	{
+		struct traffic t = {.token = token_a};
+		pthread_t th;
+		CHECK(pthread_create(&th, NULL, traffic_main, &t) == 0);
+		fc_sleep_ms(400);
+		CHECK_INT(fc_env_stop_httpd(&e), 0);
+		fc_sleep_ms(200);
+		CHECK_INT(fc_env_start_httpd(&e), 0);
+		atomic_store(&t.phase, 1);
+		fc_sleep_ms(600);
+		atomic_store(&t.phase, 2);
+		pthread_join(th, NULL);
+		fprintf(stderr, "httpd restart: %d ok before, %d ok after, %d unanswered\n", t.ok[0], t.ok[1], t.down);
+		CHECK(t.ok[0] > 0);
+		CHECK(t.ok[1] > 0);
+		CHECK_INT(t.wrong, 0);
+		CHECK_INT(api_rc("/v1/Device/devList", token_a, "{}", JSON_MS_NUMBER, NULL), 0);
+	}
 
 	/* ---- a flood of sign-ins is cut off (the password hash is slow) and recovers ---- */
 	{
