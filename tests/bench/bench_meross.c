@@ -1012,16 +1012,6 @@ static int conf_value(const char *file, const char *key, char *out, size_t cap)
 	return found;
 }
 
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
-}
-
 static pid_t start_bare(const char *dir, const char *user, const char *cert, const char *key, int plain, int tlsport)
 {
 	char conf[700], log[700];
@@ -1038,19 +1028,9 @@ static pid_t start_bare(const char *dir, const char *user, const char *cert, con
 		"listener %d 127.0.0.1\nlistener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n",
 		user, B.nodelay ? "set_tcp_nodelay true\n" : "", plain, tlsport, cert, key);
 	fclose(f);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		setpgid(0, 0);
-		execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && !port_open(plain); i++)
+	char *argv[] = {"/usr/sbin/mosquitto", "-c", conf, NULL};
+	pid_t pid = fc_spawn_logged(argv, log, false);
+	for (int i = 0; i < 300 && !fc_port_open(plain); i++)
 		usleep(20000);
 	return pid;
 }
@@ -1246,7 +1226,7 @@ int main(int argc, char **argv)
 		mkdir(dir, 0755);
 		int plain = fc_free_port(), tlsport = fc_free_port();
 		pid_t pid = start_bare(dir, user, cert, key, plain, tlsport);
-		if (pid <= 0 || !port_open(plain)) {
+		if (pid <= 0 || !fc_port_open(plain)) {
 			fprintf(stderr, "bench: bare mosquitto did not start (log: %s/broker.log)\n", dir);
 		} else {
 			B.mode = MODE_BARE;

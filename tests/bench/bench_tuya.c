@@ -1449,16 +1449,6 @@ static int import_devices(const char *dir)
 	return 0;
 }
 
-static bool port_open(int port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	close(fd);
-	return ok;
-}
-
 static int conf_value(const char *file, const char *key, char *out, size_t cap)
 {
 	FILE *f = fopen(file, "r");
@@ -1494,19 +1484,9 @@ static pid_t start_bare(const char *dir, const char *user, int port)
 		"listener %d 127.0.0.1\n",
 		user, port);
 	fclose(f);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		setpgid(0, 0);
-		execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && !port_open(port); i++)
+	char *argv[] = {"/usr/sbin/mosquitto", "-c", conf, NULL};
+	pid_t pid = fc_spawn_logged(argv, log, false);
+	for (int i = 0; i < 300 && !fc_port_open(port); i++)
 		usleep(20000);
 	return pid;
 }
@@ -1740,7 +1720,7 @@ int main(int argc, char **argv)
 		mkdir(dir, 0755);
 		int port = fc_free_port();
 		pid_t pid = start_bare(dir, user, port);
-		if (pid <= 0 || !port_open(port)) {
+		if (pid <= 0 || !fc_port_open(port)) {
 			fprintf(stderr, "bench: bare mosquitto did not start (log: %s/broker.log)\n", dir);
 		} else {
 			pid_t fb = G.broker_pid;

@@ -67,7 +67,7 @@ int fc_free_port(void)
 	return -1;
 }
 
-static bool port_open(int port)
+bool fc_port_open(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
@@ -228,7 +228,7 @@ static void sanitizer_env(void)
 	setenv("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1", 1);
 }
 
-static pid_t spawn_logged(char *const argv[], const char *log, bool preload)
+pid_t fc_spawn_logged(char *const argv[], const char *log, bool preload)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -259,7 +259,7 @@ static bool alive(pid_t pid)
 int fc_env_start_broker(struct fc_env *e)
 {
 	char *argv[] = {"/usr/sbin/mosquitto", "-c", e->mosq_conf, NULL};
-	e->broker_pid = spawn_logged(argv, e->broker_log, true);
+	e->broker_pid = fc_spawn_logged(argv, e->broker_log, true);
 	int64_t end = fc_mono_ms() + 15000;
 	while (fc_mono_ms() < end) {
 		if (!alive(e->broker_pid)) {
@@ -269,7 +269,7 @@ int fc_env_start_broker(struct fc_env *e)
 			e->broker_pid = 0;
 			return -1;
 		}
-		if (port_open(e->mqtt_port) && port_open(e->tls_port))
+		if (fc_port_open(e->mqtt_port) && fc_port_open(e->tls_port))
 			return 0;
 		fc_sleep_ms(20);
 	}
@@ -282,7 +282,7 @@ int fc_env_start_httpd(struct fc_env *e)
 	char exe[600];
 	snprintf(exe, sizeof exe, "%s/fakecloud-httpd", e->bin_dir);
 	char *argv[] = {exe, "--config", e->conf, NULL};
-	e->httpd_pid = spawn_logged(argv, e->httpd_log, false);
+	e->httpd_pid = fc_spawn_logged(argv, e->httpd_log, false);
 	int64_t end = fc_mono_ms() + 15000;
 	char body[2048];
 	while (fc_mono_ms() < end) {

@@ -86,6 +86,10 @@ void fc_mq_msg_free(struct fc_mq_msg *msg);
 int64_t fc_mono_ms(void);  /* CLOCK_MONOTONIC in milliseconds */
 void fc_sleep_ms(int ms);
 int fc_free_port(void);   /* a free TCP port on 127.0.0.1 */
+bool fc_port_open(int port); /* something accepts TCP connections on 127.0.0.1:port */
+/* fork + exec argv[0] in its own process group, stdout/stderr appended to `log`; `preload` adds the
+ * sanitizer runtime (for an uninstrumented mosquitto loading the sanitizer-built plugin). */
+pid_t fc_spawn_logged(char *const argv[], const char *log, bool preload);
 /* HTTP GET/POST over plain TCP to 127.0.0.1:port; returns the status code (-1 on error), body in out. */
 int fc_http_request(int port, const char *method, const char *path, const char *body, char *out, size_t outlen);
 /* Send a request head (+ body) on a connected socket, read the answer until the peer closes; closes fd.
