@@ -680,7 +680,9 @@ static void test_local_address(void)
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
-	const char *extra[] = {"tuya.address=127.0.0.1", "tuya.psk_urls=true", "core.timezone=Europe/Berlin", NULL};
+	/* debug: url_config names the device behind a PSK identity only at that level */
+	const char *extra[] = {"tuya.address=127.0.0.1", "tuya.psk_urls=true", "core.timezone=Europe/Berlin",
+			       "core.log_level=debug", NULL};
 	if (fc_env_init(&e, "tuya_http", extra) != 0)
 		return 1;
 	CHECK_INT(fc_env_start_broker(&e), 0);

@@ -447,7 +447,10 @@ static int url_config(const struct fc_http_ctx *ctx, const struct fc_http_req *r
 			 rc == FC_KS_OK ? d.name : "", rc == FC_KS_OK ? "'" : "");
 		if (rc == FC_KS_OK)
 			tuya_dev_free(&d);
-	} else if (req->psk && req->psk_identity_len && (req->psk_identity[0] == 1 || req->psk_identity[0] == 2)) {
+	} else if (req->psk && req->psk_identity_len && (req->psk_identity[0] == 1 || req->psk_identity[0] == 2) &&
+		   fc_log_get_level() <= FC_LOG_DEBUG) {
+		/* Naming the device walks every imported one (the identity holds only a hash of its uuid):
+		 * worth it for debugging, too slow for every boot of every device on httpd's request thread. */
 		struct v1_find f;
 		psk_identity_device(ctx->ks, req->psk_identity, req->psk_identity_len, &f);
 		if (f.uuid[0])
@@ -455,7 +458,9 @@ static int url_config(const struct fc_http_ctx *ctx, const struct fc_http_req *r
 		else
 			snprintf(who, sizeof who, "a device not imported yet");
 	} else {
-		snprintf(who, sizeof who, "%s", req->psk ? "a TLS-PSK client" : req->tls ? "a TLS client" : "a client");
+		snprintf(who, sizeof who, "%s",
+			 req->psk ? "a TLS-PSK client (core.log_level debug names the device)"
+				  : req->tls ? "a TLS client" : "a client");
 	}
 	char atop[300];
 	url_of(atop, sizeof atop, "http", e.host, e.http_port, "d.json");
