@@ -275,7 +275,7 @@ int main(void)
 	}
 	/* a user may not write a device's command topic */
 	snprintf(topic, sizeof topic, "smart/device/in/%s", dev_id);
-	fc_mq_publish(admin, topic, "2.2xxxx", 1, false);
+	fc_mq_publish(admin, topic, "2.2forged-by-a-user", 1, false);
 	CHECK(see(admin, "fakecloud/bridge/log", "only fakecloud writes there"));
 	/* a message that does not decrypt with the localKey is dropped and logged */
 	snprintf(topic, sizeof topic, "smart/device/out/%s", dev_id);

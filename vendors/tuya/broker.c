@@ -312,6 +312,7 @@ static enum fc_verdict t_acl(struct fc_hub *hub, void *vs, const struct fc_clien
 			     const char *topic, int access)
 {
 	(void)vs;
+	(void)c;
 	struct tuya_bdev *b = dev ? BD(dev) : NULL;
 	if (!b)
 		return FC_DENY;
@@ -323,7 +324,6 @@ static enum fc_verdict t_acl(struct fc_hub *hub, void *vs, const struct fc_clien
 		return FC_ALLOW;
 	fc_hub_bridge_log(hub, FC_LOG_WARN, dev, "refused: Tuya device %s may not %s '%s' (only %s%s and %s%s)",
 			  b->dev_id, reading ? "read" : "write", topic, TOPIC_IN, b->dev_id, TOPIC_OUT, b->dev_id);
-	(void)c;
 	return FC_DENY;
 }
 
