@@ -924,6 +924,23 @@ int fc_ks_device_set_alias(struct fc_keystore *ks, const char *vendor, const cha
 	return result;
 }
 
+int fc_ks_device_put_with_alias(struct fc_keystore *ks, const char *vendor, const char *vid, const char *name,
+				const cJSON *secrets, const cJSON *meta, const char *alias)
+{
+	if (!valid_id(vendor, VENDOR_CAP) || !valid_id(vid, VID_CAP) || (alias && !valid_id(alias, VID_CAP)))
+		return FC_KS_EINVAL;
+	if (tx_begin(ks, "device put with alias"))
+		return FC_KS_ERR;
+	int rc = fc_ks_device_put(ks, vendor, vid, name, secrets, meta);
+	if (rc == FC_KS_OK)
+		rc = fc_ks_device_set_alias(ks, vendor, vid, alias);
+	if (rc != FC_KS_OK) {
+		tx_rollback(ks);
+		return rc;
+	}
+	return tx_commit(ks, "device put with alias");
+}
+
 int fc_ks_device_get_by_alias(struct fc_keystore *ks, const char *vendor, const char *alias,
 			      struct fc_device_row *out)
 {

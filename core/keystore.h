@@ -66,6 +66,10 @@ int fc_ks_device_get_by_name(struct fc_keystore *ks, const char *name, struct fc
 int fc_ks_device_set_alias(struct fc_keystore *ks, const char *vendor, const char *vid, const char *alias);
 int fc_ks_device_get_by_alias(struct fc_keystore *ks, const char *vendor, const char *alias,
 			      struct fc_device_row *out);
+/* put and set_alias in one transaction: the record and its alias land together or not at all
+ * (FC_KS_EXISTS when the name or the alias belongs to another device; nothing changes then). */
+int fc_ks_device_put_with_alias(struct fc_keystore *ks, const char *vendor, const char *vid, const char *name,
+				const struct cJSON *secrets, const struct cJSON *meta, const char *alias);
 int fc_ks_device_rename(struct fc_keystore *ks, const char *vendor, const char *vid, const char *new_name);
 int fc_ks_device_delete(struct fc_keystore *ks, const char *vendor, const char *vid);
 /* Calls fn for each device (vendor NULL = all), ordered by vendor, vid. fn returns non-zero to stop.

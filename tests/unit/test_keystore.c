@@ -606,6 +606,31 @@ static void test_alias(void)
 	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid1", NULL), FC_KS_OK);
 	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev1", &row), FC_KS_NOTFOUND);
 	CHECK_INT(fc_ks_device_set_alias(ks, "tuya", "uuid2", "dev1"), FC_KS_OK);
+
+	/* put_with_alias: record and alias together, or nothing. */
+	cJSON *sec = cJSON_Parse("{\"secKey\":\"s3\"}");
+	CHECK_INT(fc_ks_device_put_with_alias(ks, "tuya", "uuid3", "", sec, NULL, "dev3"), FC_KS_OK);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev3", &row), FC_KS_OK);
+	CHECK_STR(row.vid, "uuid3");
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(row.secrets, "secKey")), "s3");
+	fc_device_row_free(&row);
+	/* the alias of another device: the new record is not written either */
+	CHECK_INT(fc_ks_device_put_with_alias(ks, "tuya", "uuid4", "", sec, NULL, "dev3"), FC_KS_EXISTS);
+	CHECK_INT(fc_ks_device_get(ks, "tuya", "uuid4", &row), FC_KS_NOTFOUND);
+	/* an update that fails on the alias leaves the stored keys as they were */
+	cJSON *sec2 = cJSON_Parse("{\"secKey\":\"changed\"}");
+	CHECK_INT(fc_ks_device_put_with_alias(ks, "tuya", "uuid2", "", sec2, NULL, "dev3"), FC_KS_EXISTS);
+	CHECK_INT(fc_ks_device_get(ks, "tuya", "uuid2", &row), FC_KS_OK);
+	CHECK(cJSON_GetObjectItem(row.secrets, "secKey") == NULL);
+	fc_device_row_free(&row);
+	/* a name another device has: the alias is not set */
+	CHECK_INT(fc_ks_device_put_with_alias(ks, "tuya", "uuid5", "tuya_uuid1", sec, NULL, "dev5"), FC_KS_EXISTS);
+	CHECK_INT(fc_ks_device_get_by_alias(ks, "tuya", "dev5", &row), FC_KS_NOTFOUND);
+	CHECK_INT(fc_ks_device_put_with_alias(ks, "tuya", "uuid5", "", sec, NULL, ""), FC_KS_EINVAL);
+	/* the keystore still takes writes (no transaction left open) */
+	CHECK_INT(fc_ks_device_put(ks, "tuya", "uuid6", "", NULL, NULL), FC_KS_OK);
+	cJSON_Delete(sec);
+	cJSON_Delete(sec2);
 	fc_keystore_close(ks);
 }
 

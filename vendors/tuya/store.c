@@ -304,17 +304,20 @@ int tuya_import(struct fc_keystore *ks, const struct tuya_import *in, char *err,
 		cJSON_AddItemToObject(meta, "dp_names", cJSON_Duplicate(in->dp_names, 1));
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(meta, "removed");
-	rc = fc_ks_device_put(ks, "tuya", in->uuid, in->name ? in->name : "", secrets, meta);
+	/* With a devId, the record and its alias land in one transaction; without one, an alias the
+	 * device already has stays. */
+	const char *name = in->name ? in->name : "";
+	rc = in->dev_id ? fc_ks_device_put_with_alias(ks, "tuya", in->uuid, name, secrets, meta, in->dev_id)
+			: fc_ks_device_put(ks, "tuya", in->uuid, name, secrets, meta);
 	if (rc == FC_KS_EXISTS) {
-		snprintf(err, errlen, "the name '%s' is taken by another device", in->name ? in->name : "");
+		if (in->dev_id)
+			snprintf(err, errlen, "the name '%s' or the devId %s belongs to another device", name, in->dev_id);
+		else
+			snprintf(err, errlen, "the name '%s' is taken by another device", name);
 		goto out;
 	}
 	if (rc != FC_KS_OK) {
 		snprintf(err, errlen, "keystore error");
-		goto out;
-	}
-	if (in->dev_id && fc_ks_device_set_alias(ks, "tuya", in->uuid, in->dev_id) != FC_KS_OK) {
-		snprintf(err, errlen, "keystore error while recording devId %s", in->dev_id);
 		goto out;
 	}
 	result = 0;
@@ -403,15 +406,12 @@ int tuya_activate(struct fc_keystore *ks, struct tuya_dev *d, const cJSON *body,
 		set_str(meta, "ip", ip);
 	cJSON_DeleteItemFromObjectCaseSensitive(meta, "activated");
 	cJSON_AddNumberToObject(meta, "activated", (double)time(NULL));
-	/* One statement: the keys and the devId land together or not at all. */
-	if (fc_ks_device_put(ks, "tuya", d->uuid, name, secrets, meta) != FC_KS_OK) {
-		snprintf(err, errlen, "keystore error while storing the activation");
-		goto out;
-	}
-	rc = fc_ks_device_set_alias(ks, "tuya", d->uuid, jstr(meta, "devId"));
+	/* One transaction: the keys, the devId and its alias land together or not at all (a power cut
+	 * in between must not leave a device whose devId cannot log in). */
+	rc = fc_ks_device_put_with_alias(ks, "tuya", d->uuid, name, secrets, meta, jstr(meta, "devId"));
 	if (rc != FC_KS_OK) {
 		snprintf(err, errlen, rc == FC_KS_EXISTS ? "devId %s already belongs to another device"
-							 : "keystore error while recording devId %s",
+							 : "keystore error while storing the activation (devId %s)",
 			 jstr(meta, "devId"));
 		goto out;
 	}
