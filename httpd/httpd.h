@@ -2,7 +2,7 @@
  *
  *   main.c    arguments, configuration, signals, privilege drop, start/stop order
  *   listen.c  listening sockets and the acceptor thread; connection limits (total, per address)
- *   tls.c     mbedtls termination (certificate + PSK on one port): one pump thread per connection
+ *   tls.c     OpenSSL termination (certificate + PSK on one port): one pump thread per connection
  *             between the TLS socket and one end of a socketpair whose other end goes to MHD
  *   mhd.c     libmicrohttpd daemon (no listen socket: every connection is injected), request
  *             accumulation, limits, /healthz and vendor route dispatch

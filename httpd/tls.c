@@ -1,5 +1,8 @@
-/* TLS termination with mbedtls 2.28: one configuration serves certificate clients (tls.cert/tls.key)
- * and TLS-PSK clients (keys from the vendors' psk_key hooks) on the same port, TLS 1.0..1.2.
+/* TLS termination with OpenSSL 3: one SSL_CTX serves certificate clients (tls.cert/tls.key, RSA or EC)
+ * and TLS-PSK clients (keys from the vendors' psk_key hooks, up to FC_PSK_KEY_MAX bytes: Tuya's
+ * identity 2 uses a 37-byte pskKey) on the same port, TLS 1.0..1.2 (lowest from http.tls_min_version).
+ * TLS 1.3 is not offered: its PSK works differently (session-style PSKs, another callback) and the
+ * devices that need PSK here all speak TLS 1.2 or older.
  *
  * Each accepted connection gets a pump thread: handshake (bounded in time), then a socketpair whose
  * far end is handed to MHD with the client's real address, then plaintext is copied both ways with
@@ -15,15 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/platform_util.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/ssl_ciphersuites.h>
-#include <mbedtls/x509_crt.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "core/keystore.h"
 #include "core/log.h"
@@ -32,14 +29,10 @@
 #define PUMP_BUF 16384
 #define KS_POOL_MAX 8
 #define HANDSHAKE_MAX_MS 15000
+#define FC_PSK_KEY_MAX 64 /* the key buffer offered to the vendors' psk_key hooks */
 
 struct httpd_tls {
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
-	mbedtls_x509_crt cert;
-	mbedtls_pk_context key;
-	mbedtls_ssl_config conf;
-	int *suites;
+	SSL_CTX *ctx;
 	int handshake_ms;
 
 	pthread_mutex_t lock; /* pumps count, keystore pool */
@@ -55,7 +48,10 @@ struct pump {
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	char ip[64];
-	mbedtls_ssl_context ssl;
+	SSL *ssl;
+	bool fatal;             /* a fatal TLS error happened: no close_notify may be sent */
+	uint8_t hdr[4];         /* the client's first bytes (peeked), to recognise plain HTTP */
+	size_t hdr_len;
 	struct fc_keystore *ks; /* borrowed from the pool by the PSK callback */
 	bool psk;
 	const char *psk_vendor;
@@ -65,11 +61,31 @@ struct pump {
 	uint8_t out[PUMP_BUF]; /* MHD -> TLS */
 };
 
-static void tls_strerror(int rc, char *buf, size_t len)
+/* Empty this thread's OpenSSL error queue into text ("reason; reason", at most a few) and return the
+ * last SSL-library error code (or the last code of any library, 0 when the queue was empty). */
+static unsigned long drain_errors(char *buf, size_t len)
 {
-	mbedtls_strerror(rc, buf, len);
-	size_t n = strlen(buf);
-	snprintf(buf + n, len - n, " (-0x%04x)", (unsigned)-rc);
+	unsigned long e, last = 0, last_ssl = 0;
+	size_t used = 0;
+	int shown = 0;
+	if (len)
+		buf[0] = 0;
+	while ((e = ERR_get_error()) != 0) {
+		last = e;
+		if (ERR_GET_LIB(e) == ERR_LIB_SSL)
+			last_ssl = e;
+		if (shown >= 4 || used + 1 >= len)
+			continue;
+		const char *r = ERR_reason_error_string(e);
+		int n = r ? snprintf(buf + used, len - used, "%s%s", shown ? "; " : "", r)
+			  : snprintf(buf + used, len - used, "%sOpenSSL error %08lx", shown ? "; " : "", e);
+		if (n > 0)
+			used += (size_t)n < len - used ? (size_t)n : len - used - 1;
+		shown++;
+	}
+	if (len && !buf[0])
+		snprintf(buf, len, "unknown error");
+	return last_ssl ? last_ssl : last;
 }
 
 /* ---- keystore handles for PSK lookups on pump threads ---- */
@@ -106,59 +122,30 @@ static void ks_put(struct httpd *h, struct fc_keystore *ks)
 		fc_keystore_close(ks);
 }
 
-/* ---- mbedtls callbacks ---- */
+/* ---- PSK ---- */
 
-static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+/* OpenSSL's server PSK callback (TLS <= 1.2): ask each vendor's psk_key hook in list order. Returns the
+ * key length written to psk, 0 to refuse (the client then gets alert unknown_psk_identity). OpenSSL
+ * hands the identity over as a C string: Tuya firmware never puts a 0x00 byte in one (§2). */
+static unsigned int psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk, unsigned int max_psk_len)
 {
-	struct pump *p = ctx;
-	if (len > INT_MAX)
-		len = INT_MAX;
-	ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_WRITE;
-	if (errno == EPIPE || errno == ECONNRESET)
-		return MBEDTLS_ERR_NET_CONN_RESET;
-	return MBEDTLS_ERR_NET_SEND_FAILED;
-}
-
-static int bio_recv(void *ctx, unsigned char *buf, size_t len)
-{
-	struct pump *p = ctx;
-	if (len > INT_MAX)
-		len = INT_MAX;
-	ssize_t n = recv(p->fd, buf, len, 0);
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	if (errno == ECONNRESET)
-		return MBEDTLS_ERR_NET_CONN_RESET;
-	return MBEDTLS_ERR_NET_RECV_FAILED;
-}
-
-static struct pump *pump_of(mbedtls_ssl_context *ssl)
-{
-	return (struct pump *)(void *)((char *)ssl - offsetof(struct pump, ssl));
-}
-
-/* Ask each vendor's psk_key hook in list order. */
-static int psk_cb(void *arg, mbedtls_ssl_context *ssl, const unsigned char *id, size_t idlen)
-{
-	struct httpd *h = arg;
-	struct pump *p = pump_of(ssl);
+	struct pump *p = SSL_get_app_data(ssl);
+	if (!p || !identity || !psk)
+		return 0;
+	struct httpd *h = p->h;
+	const uint8_t *id = (const uint8_t *)identity;
+	size_t idlen = strlen(identity);
 	char shown[200];
 	httpd_printable(shown, sizeof shown, id, idlen);
 	if (idlen == 0 || idlen > sizeof p->identity) {
 		fc_info("httpd: TLS-PSK identity '%s' from %s refused: %zu bytes (1..%zu accepted)", shown, p->ip,
 			idlen, sizeof p->identity);
-		return -1;
+		return 0;
 	}
 	if (!p->ks)
 		p->ks = ks_get(h);
 	if (!p->ks)
-		return -1;
+		return 0;
 	struct fc_http_ctx ctx = {
 		.ks = p->ks,
 		.cfg = h->cfg,
@@ -166,80 +153,58 @@ static int psk_cb(void *arg, mbedtls_ssl_context *ssl, const unsigned char *id, 
 		.notify_ctx = h,
 		.now_ms = httpd_now_ms,
 	};
+	size_t cap = max_psk_len < FC_PSK_KEY_MAX ? max_psk_len : FC_PSK_KEY_MAX;
 	for (size_t i = 0; h->vendors[i]; i++) {
 		const struct fc_vendor *v = h->vendors[i];
 		if (!v->http || !v->http->psk_key)
 			continue;
-		uint8_t key[MBEDTLS_PSK_MAX_LEN];
-		size_t keylen = sizeof key;
+		uint8_t key[FC_PSK_KEY_MAX];
+		size_t keylen = cap;
 		int rc = v->http->psk_key(&ctx, id, idlen, key, &keylen);
 		if (rc == 1)
 			continue;
-		if (rc == 0 && (keylen == 0 || keylen > sizeof key)) {
-			fc_error("httpd: %s returned a %zu-byte PSK for '%s' (1..%zu allowed)", v->name, keylen, shown,
-				 sizeof key);
+		if (rc == 0 && (keylen == 0 || keylen > cap)) {
+			fc_error("httpd: %s returned a %zu-byte PSK for '%s' (1..%zu allowed)", v->name, keylen, shown, cap);
 			rc = -1;
 		}
 		if (rc == 0) {
-			int r = mbedtls_ssl_set_hs_psk(ssl, key, keylen);
-			mbedtls_platform_zeroize(key, sizeof key);
-			if (r != 0) {
-				char e[160];
-				tls_strerror(r, e, sizeof e);
-				fc_error("httpd: cannot use the PSK of '%s': %s", shown, e);
-				return -1;
-			}
+			memcpy(psk, key, keylen);
+			OPENSSL_cleanse(key, sizeof key);
 			p->psk = true;
 			p->psk_vendor = v->name;
 			memcpy(p->identity, id, idlen);
 			p->identity_len = idlen;
 			fc_debug("httpd: TLS-PSK identity '%s' from %s: key from %s", shown, p->ip, v->name);
-			return 0;
+			return (unsigned int)keylen;
 		}
-		mbedtls_platform_zeroize(key, sizeof key);
-		return -1; /* this vendor's identity, refused (the vendor logged why) */
+		OPENSSL_cleanse(key, sizeof key);
+		return 0; /* this vendor's identity, refused (the vendor logged why) */
 	}
 	fc_info("httpd: TLS-PSK identity '%s' from %s is not known to any vendor", shown, p->ip);
-	return -1;
+	return 0;
 }
 
 /* ---- setup ---- */
 
-/* Plain PSK suites that old devices offer; appended to the default list when it lacks them. */
-static const char *const psk_suite_names[] = {
-	"TLS-PSK-WITH-AES-128-GCM-SHA256", "TLS-PSK-WITH-AES-256-GCM-SHA384", "TLS-PSK-WITH-AES-128-CBC-SHA256",
-	"TLS-PSK-WITH-AES-256-CBC-SHA384", "TLS-PSK-WITH-AES-128-CBC-SHA",    "TLS-PSK-WITH-AES-256-CBC-SHA",
-	"TLS-PSK-WITH-AES-128-CCM",        "TLS-PSK-WITH-AES-256-CCM",        "TLS-PSK-WITH-CHACHA20-POLY1305-SHA256",
-};
+/* Server preference order. Certificate clients: ECDHE first, then RSA key exchange for old clients.
+ * TLS-PSK clients: the suites old devices offer (Tuya firmware: PSK-AES128-CBC-SHA256, TLS 1.2), as
+ * mbedtls names them TLS-PSK-WITH-AES-128-CBC-SHA256 etc., plus ECDHE-PSK. SHA-1 suites stay for TLS 1.0
+ * clients. */
+static const char cipher_list[] =
+	"ECDHE+AESGCM:ECDHE+CHACHA20:ECDHE+AES:kRSA+AESGCM:kRSA+AES:"
+	"ECDHE-PSK-CHACHA20-POLY1305:ECDHE-PSK-AES128-CBC-SHA256:ECDHE-PSK-AES256-CBC-SHA384:"
+	"ECDHE-PSK-AES128-CBC-SHA:ECDHE-PSK-AES256-CBC-SHA:"
+	"PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-AES128-CBC-SHA256:PSK-AES256-CBC-SHA384:"
+	"PSK-AES128-CBC-SHA:PSK-AES256-CBC-SHA:PSK-AES128-CCM:PSK-AES256-CCM:PSK-CHACHA20-POLY1305:"
+	"!aNULL:!eNULL";
 
-static int build_suites(struct httpd_tls *t, char *err, size_t errlen)
+static bool ctx_has_cipher(SSL_CTX *ctx, const char *name)
 {
-	const int *def = mbedtls_ssl_list_ciphersuites();
-	size_t n = 0, extra = sizeof psk_suite_names / sizeof psk_suite_names[0];
-	while (def[n])
-		n++;
-	t->suites = calloc(n + extra + 1, sizeof *t->suites);
-	if (!t->suites) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	memcpy(t->suites, def, n * sizeof *def);
-	for (size_t i = 0; i < extra; i++) {
-		const mbedtls_ssl_ciphersuite_t *cs = mbedtls_ssl_ciphersuite_from_string(psk_suite_names[i]);
-		if (!cs)
-			continue;
-		bool have = false;
-		for (size_t j = 0; j < n && !have; j++)
-			have = t->suites[j] == cs->id;
-		if (!have)
-			t->suites[n++] = cs->id;
-	}
-	t->suites[n] = 0;
-	static const char *const required[] = {"TLS-PSK-WITH-AES-128-CBC-SHA256", "TLS-PSK-WITH-AES-128-CBC-SHA"};
-	for (size_t i = 0; i < 2; i++)
-		if (!mbedtls_ssl_ciphersuite_from_string(required[i]))
-			fc_warn("httpd: this mbedtls lacks %s: some TLS-PSK devices will not connect", required[i]);
-	return 0;
+	STACK_OF(SSL_CIPHER) *sk = SSL_CTX_get_ciphers(ctx);
+	for (int i = 0; sk && i < sk_SSL_CIPHER_num(sk); i++)
+		if (strcmp(SSL_CIPHER_get_name(sk_SSL_CIPHER_value(sk, i)), name) == 0)
+			return true;
+	return false;
 }
 
 int httpd_tls_init(struct httpd *h, char *err, size_t errlen)
@@ -252,59 +217,67 @@ int httpd_tls_init(struct httpd *h, char *err, size_t errlen)
 	h->tls = t;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->idle, NULL);
-	mbedtls_entropy_init(&t->entropy);
-	mbedtls_ctr_drbg_init(&t->drbg);
-	mbedtls_x509_crt_init(&t->cert);
-	mbedtls_pk_init(&t->key);
-	mbedtls_ssl_config_init(&t->conf);
 
-	char e[200];
-	static const char pers[] = "fakecloud-httpd";
-	int rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, (const unsigned char *)pers,
-				       sizeof pers - 1);
-	if (rc != 0) {
-		tls_strerror(rc, e, sizeof e);
-		snprintf(err, errlen, "cannot seed the random generator: %s", e);
-		return -1;
-	}
+	char e[300];
 	const char *cert = fc_config_str(h->cfg, "tls", "cert");
 	const char *key = fc_config_str(h->cfg, "tls", "key");
 	if (!cert || !*cert || !key || !*key) {
 		snprintf(err, errlen, "tls.cert and tls.key must be set (run `fakecloud init` to create them)");
 		return -1;
 	}
-	rc = mbedtls_x509_crt_parse_file(&t->cert, cert);
-	if (rc != 0) {
-		tls_strerror(rc, e, sizeof e);
-		snprintf(err, errlen, "cannot load tls.cert %s: %s", cert, e);
-		return -1;
-	}
-	rc = mbedtls_pk_parse_keyfile(&t->key, key, NULL);
-	if (rc != 0) {
-		tls_strerror(rc, e, sizeof e);
-		snprintf(err, errlen, "cannot load tls.key %s: %s", key, e);
-		return -1;
-	}
-	if (mbedtls_pk_check_pair(&t->cert.pk, &t->key) != 0) {
-		snprintf(err, errlen, "tls.key %s does not belong to tls.cert %s", key, cert);
-		return -1;
-	}
-	rc = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
-					 MBEDTLS_SSL_PRESET_DEFAULT);
-	if (rc == 0)
-		rc = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key);
-	if (rc != 0) {
-		tls_strerror(rc, e, sizeof e);
+	ERR_clear_error();
+	t->ctx = SSL_CTX_new(TLS_server_method());
+	if (!t->ctx) {
+		drain_errors(e, sizeof e);
 		snprintf(err, errlen, "TLS setup failed: %s", e);
 		return -1;
 	}
-	if (build_suites(t, err, errlen) < 0)
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {
+		drain_errors(e, sizeof e);
+		snprintf(err, errlen, "cannot load tls.cert %s: %s", cert, e);
 		return -1;
-	mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
-	mbedtls_ssl_conf_psk_cb(&t->conf, psk_cb, h);
-	mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, h->tls_min_minor);
-	mbedtls_ssl_conf_max_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_ciphersuites(&t->conf, t->suites);
+	}
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
+		drain_errors(e, sizeof e);
+		snprintf(err, errlen, "cannot load tls.key %s: %s", key, e);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(t->ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "tls.key %s does not belong to tls.cert %s", key, cert);
+		return -1;
+	}
+	/* http.tls_min_version (1.0, 1.1, 1.2) .. TLS 1.2 */
+	int min = h->tls_min_minor == 1 ? TLS1_VERSION : h->tls_min_minor == 2 ? TLS1_1_VERSION : TLS1_2_VERSION;
+	if (SSL_CTX_set_min_proto_version(t->ctx, min) != 1 ||
+	    SSL_CTX_set_max_proto_version(t->ctx, TLS1_2_VERSION) != 1) {
+		drain_errors(e, sizeof e);
+		snprintf(err, errlen, "cannot set the TLS versions: %s", e);
+		return -1;
+	}
+	/* Security level, set here so that the system's OpenSSL configuration (Debian: SECLEVEL=2) does not
+	 * decide it. OpenSSL 3 counts the SHA-1/MD5 handshake signatures of TLS 1.0 and 1.1 as too weak at
+	 * any level above 0, so old devices on those versions need level 0; what is offered is then bounded
+	 * by cipher_list above (no NULL, anonymous, export, RC4 or 3DES suite). TLS 1.2 only: level 1. */
+	SSL_CTX_set_security_level(t->ctx, h->tls_min_minor < 3 ? 0 : 1);
+	if (SSL_CTX_set_cipher_list(t->ctx, cipher_list) != 1) {
+		drain_errors(e, sizeof e);
+		snprintf(err, errlen, "cannot set the TLS cipher suites: %s", e);
+		return -1;
+	}
+	static const char *const required[] = {"PSK-AES128-CBC-SHA256", "PSK-AES128-CBC-SHA"};
+	for (size_t i = 0; i < 2; i++)
+		if (!ctx_has_cipher(t->ctx, required[i]))
+			fc_warn("httpd: this OpenSSL lacks %s: some TLS-PSK devices will not connect", required[i]);
+	/* Server order decides; no renegotiation; no session resumption (tickets or cache): a resumed
+	 * session skips the PSK callback, so the connection would not know its PSK identity. */
+	SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET |
+					    SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
+	/* Non-blocking pump: a write may be taken in part, and retried from a moved position. */
+	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_psk_server_callback(t->ctx, psk_server_cb);
+
 	t->handshake_ms = (int)h->timeout_s * 1000;
 	if (t->handshake_ms > HANDSHAKE_MAX_MS)
 		t->handshake_ms = HANDSHAKE_MAX_MS;
@@ -318,12 +291,8 @@ void httpd_tls_free(struct httpd *h)
 		return;
 	for (int i = 0; i < t->pool_n; i++)
 		fc_keystore_close(t->pool[i]);
-	mbedtls_ssl_config_free(&t->conf);
-	mbedtls_pk_free(&t->key);
-	mbedtls_x509_crt_free(&t->cert);
-	mbedtls_ctr_drbg_free(&t->drbg);
-	mbedtls_entropy_free(&t->entropy);
-	free(t->suites);
+	SSL_CTX_free(t->ctx);
+	ERR_clear_error();
 	pthread_cond_destroy(&t->idle);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -394,49 +363,92 @@ static void linger_close(struct pump *p)
 
 static bool looks_like_http(const unsigned char *hdr)
 {
-	static const char *const methods[] = {"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC"};
+	static const char *const methods[] = {"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "CONN"};
 	for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
 		if (memcmp(hdr, methods[i], 4) == 0)
 			return true;
 	return false;
 }
 
+/* One log line for a failed handshake, as specific as the error allows. */
+static void handshake_failed(struct pump *p, int ssl_err, int saved_errno)
+{
+	char e[300];
+	unsigned long code = drain_errors(e, sizeof e);
+	int reason = ERR_GET_LIB(code) == ERR_LIB_SSL ? ERR_GET_REASON(code) : 0;
+
+	if (ssl_err == SSL_ERROR_ZERO_RETURN || (ssl_err == SSL_ERROR_SYSCALL && code == 0) ||
+	    reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		if (p->hdr_len == sizeof p->hdr && looks_like_http(p->hdr))
+			fc_info("httpd: %s sent plain HTTP to the HTTPS port", p->ip);
+		else
+			fc_debug("httpd: %s closed the connection during the TLS handshake%s", p->ip,
+				 saved_errno == ECONNRESET ? " (reset)" : "");
+	} else if (reason == SSL_R_PSK_IDENTITY_NOT_FOUND) {
+		/* psk_server_cb or the vendor already said why */
+		fc_debug("httpd: TLS-PSK handshake with %s refused", p->ip);
+	} else if (reason >= SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+		int alert = reason - SSL_AD_REASON_OFFSET;
+		fc_info("httpd: TLS handshake with %s failed: the client sent alert %d%s", p->ip, alert, alert_hint(alert));
+	} else if (p->psk && (reason == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC || reason == SSL_R_DECRYPTION_FAILED ||
+			      reason == SSL_R_DIGEST_CHECK_FAILED)) {
+		char shown[200];
+		httpd_printable(shown, sizeof shown, p->identity, p->identity_len);
+		fc_info("httpd: TLS-PSK handshake with %s failed: identity '%s' is known to %s but the client uses a "
+			"different key",
+			p->ip, shown, p->psk_vendor);
+	} else if (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST ||
+		   (p->hdr_len == sizeof p->hdr && looks_like_http(p->hdr))) {
+		fc_info("httpd: %s sent plain HTTP to the HTTPS port", p->ip);
+	} else if (reason == SSL_R_NO_SHARED_CIPHER) {
+		fc_info("httpd: TLS handshake with %s failed: %s: no common cipher suite", p->ip, e);
+	} else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG) {
+		fc_info("httpd: TLS handshake with %s failed: %s: the client does not speak TLS (another protocol sent "
+			"to the HTTPS port?)",
+			p->ip, e);
+	} else if (reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_VERSION_TOO_LOW) {
+		fc_info("httpd: TLS handshake with %s failed: %s: no common TLS version (fakecloud-httpd serves TLS 1.%d to "
+			"1.2, see http.tls_min_version)",
+			p->ip, e, p->h->tls_min_minor - 1);
+	} else if (ssl_err == SSL_ERROR_SYSCALL) {
+		fc_info("httpd: TLS handshake with %s failed: %s (%s)", p->ip, e, strerror(saved_errno));
+	} else {
+		fc_info("httpd: TLS handshake with %s failed: %s", p->ip, e);
+	}
+}
+
 static int handshake(struct pump *p)
 {
 	struct httpd *h = p->h;
 	int64_t deadline = httpd_mono_ms() + h->tls->handshake_ms;
+
+	/* The client speaks first. Peek at its first bytes: OpenSSL consumes them, and they tell plain
+	 * HTTP sent to this port apart from a broken TLS client in the log. */
+	struct pollfd pf0[2] = {{.fd = p->fd, .events = POLLIN}};
+	if (!wait_fds(h, pf0, 1, deadline)) {
+		if (!atomic_load(&h->stopping))
+			fc_info("httpd: TLS handshake with %s timed out", p->ip);
+		return -1;
+	}
+	ssize_t n = recv(p->fd, p->hdr, sizeof p->hdr, MSG_PEEK);
+	p->hdr_len = n > 0 ? (size_t)n : 0;
+
 	for (;;) {
-		int rc = mbedtls_ssl_handshake(&p->ssl);
-		if (rc == 0)
+		ERR_clear_error();
+		errno = 0;
+		int rc = SSL_accept(p->ssl);
+		if (rc == 1)
 			return 0;
-		if (rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) {
-			if (rc == MBEDTLS_ERR_SSL_CONN_EOF || rc == MBEDTLS_ERR_NET_CONN_RESET) {
-				fc_debug("httpd: %s closed the connection during the TLS handshake", p->ip);
-			} else if (rc == MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY) {
-				/* psk_cb or the vendor already said why */
-				fc_debug("httpd: TLS-PSK handshake with %s refused", p->ip);
-			} else if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && p->ssl.in_msg) {
-				int alert = p->ssl.in_msg[1];
-				fc_info("httpd: TLS handshake with %s failed: the client sent alert %d%s", p->ip, alert,
-					alert_hint(alert));
-			} else if (p->psk && (rc == MBEDTLS_ERR_SSL_INVALID_MAC || rc == MBEDTLS_ERR_SSL_BAD_HS_FINISHED)) {
-				char shown[200];
-				httpd_printable(shown, sizeof shown, p->identity, p->identity_len);
-				fc_info("httpd: TLS-PSK handshake with %s failed: identity '%s' is known to %s but the client "
-					"uses a different key",
-					p->ip, shown, p->psk_vendor);
-			} else if (p->ssl.in_hdr && looks_like_http(p->ssl.in_hdr)) {
-				fc_info("httpd: %s sent plain HTTP to the HTTPS port", p->ip);
-			} else {
-				char e[200];
-				tls_strerror(rc, e, sizeof e);
-				fc_info("httpd: TLS handshake with %s failed: %s", p->ip, e);
-			}
+		int saved_errno = errno;
+		int se = SSL_get_error(p->ssl, rc);
+		if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE) {
+			p->fatal = true;
+			handshake_failed(p, se, saved_errno);
 			linger_close(p);
 			return -1;
 		}
 		struct pollfd pf[2] = {
-			{.fd = p->fd, .events = rc == MBEDTLS_ERR_SSL_WANT_READ ? POLLIN : POLLOUT},
+			{.fd = p->fd, .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT},
 		};
 		if (!wait_fds(h, pf, 1, deadline)) {
 			if (!atomic_load(&h->stopping))
@@ -444,6 +456,33 @@ static int handshake(struct pump *p)
 			return -1;
 		}
 	}
+}
+
+/* After SSL_read/SSL_write returned r <= 0: 1 want read, 2 want write, 0 clean close (close_notify),
+ * -1 connection over (a debug line says why unless it was a plain end of the socket). */
+static int io_status(struct pump *p, int r, const char *what)
+{
+	int saved_errno = errno;
+	int se = SSL_get_error(p->ssl, r);
+	switch (se) {
+	case SSL_ERROR_WANT_READ:
+		return 1;
+	case SSL_ERROR_WANT_WRITE:
+		return 2;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		break;
+	}
+	p->fatal = true;
+	char e[300];
+	unsigned long code = drain_errors(e, sizeof e);
+	bool plain_end = (se == SSL_ERROR_SYSCALL && code == 0 &&
+			  (saved_errno == 0 || saved_errno == ECONNRESET || saved_errno == EPIPE)) ||
+			 (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+	if (!plain_end)
+		fc_debug("httpd: TLS %s %s: %s", what, p->ip, code ? e : strerror(saved_errno));
+	return -1;
 }
 
 /* Copy plaintext between TLS and MHD's socket until one side is finished. */
@@ -462,25 +501,23 @@ static void pump_loop(struct pump *p, int sfd)
 
 		/* client -> MHD */
 		if (in_len == 0 && !tls_eof) {
-			int r = mbedtls_ssl_read(&p->ssl, p->in, sizeof p->in);
+			ERR_clear_error();
+			errno = 0;
+			int r = SSL_read(p->ssl, p->in, sizeof p->in);
 			if (r > 0) {
 				in_len = (size_t)r;
 				in_off = 0;
 				progress = true;
-			} else if (r == MBEDTLS_ERR_SSL_WANT_READ) {
-				cev |= POLLIN;
-			} else if (r == MBEDTLS_ERR_SSL_WANT_WRITE) {
-				cev |= POLLOUT;
-			} else if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-				tls_eof = true;
-				progress = true;
 			} else {
-				if (r != MBEDTLS_ERR_NET_CONN_RESET && r != MBEDTLS_ERR_SSL_CONN_EOF) {
-					char e[200];
-					tls_strerror(r, e, sizeof e);
-					fc_debug("httpd: TLS read from %s: %s", p->ip, e);
+				int st = io_status(p, r, "read from");
+				if (st < 0)
+					return;
+				if (st == 0) {
+					tls_eof = true; /* close_notify: the client sent everything */
+					progress = true;
+				} else {
+					cev |= st == 1 ? POLLIN : POLLOUT;
 				}
-				return;
 			}
 		}
 		if (in_len > 0 && mhd_deaf) {
@@ -523,18 +560,19 @@ static void pump_loop(struct pump *p, int sfd)
 			}
 		}
 		if (out_len > 0) {
-			int w = mbedtls_ssl_write(&p->ssl, p->out + out_off, out_len - out_off);
+			ERR_clear_error();
+			errno = 0;
+			int w = SSL_write(p->ssl, p->out + out_off, (int)(out_len - out_off));
 			if (w > 0) {
 				out_off += (size_t)w;
 				if (out_off == out_len)
 					out_len = out_off = 0;
 				progress = true;
-			} else if (w == MBEDTLS_ERR_SSL_WANT_WRITE) {
-				cev |= POLLOUT;
-			} else if (w == MBEDTLS_ERR_SSL_WANT_READ) {
-				cev |= POLLIN;
 			} else {
-				return;
+				int st = io_status(p, w, "write to");
+				if (st <= 0)
+					return;
+				cev |= st == 1 ? POLLIN : POLLOUT;
 			}
 		}
 		if (mhd_eof && out_len == 0)
@@ -552,15 +590,21 @@ static void pump_loop(struct pump *p, int sfd)
 	}
 }
 
-static void pump_end(struct pump *p)
+/* on_pump_thread: also release this thread's OpenSSL state (before the count drops, after which the
+ * daemon may free the SSL_CTX and exit). */
+static void pump_end(struct pump *p, bool on_pump_thread)
 {
 	struct httpd *h = p->h;
 	struct httpd_tls *t = h->tls;
 	ks_put(h, p->ks);
-	mbedtls_ssl_free(&p->ssl);
+	SSL_free(p->ssl);
 	close(p->fd);
 	httpd_conn_release(h, p->ip);
 	free(p);
+	if (on_pump_thread) {
+		ERR_clear_error();
+		OPENSSL_thread_stop();
+	}
 	pthread_mutex_lock(&t->lock);
 	if (--t->n_pumps == 0)
 		pthread_cond_broadcast(&t->idle);
@@ -571,24 +615,24 @@ static void *pump_main(void *arg)
 {
 	struct pump *p = arg;
 	struct httpd *h = p->h;
-	int rc = mbedtls_ssl_setup(&p->ssl, &h->tls->conf);
-	if (rc != 0) {
-		char e[200];
-		tls_strerror(rc, e, sizeof e);
+	ERR_clear_error();
+	p->ssl = SSL_new(h->tls->ctx);
+	if (!p->ssl || SSL_set_fd(p->ssl, p->fd) != 1 || SSL_set_app_data(p->ssl, p) != 1) {
+		char e[300];
+		drain_errors(e, sizeof e);
 		fc_error("httpd: TLS setup for %s failed: %s", p->ip, e);
-		pump_end(p);
+		pump_end(p, true);
 		return NULL;
 	}
-	mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
 	if (handshake(p) != 0) {
-		pump_end(p);
+		pump_end(p, true);
 		return NULL;
 	}
 	/* Give the keystore handle back now: the connection may live long. */
 	ks_put(h, p->ks);
 	p->ks = NULL;
-	fc_debug("httpd: TLS from %s: %s %s%s%s", p->ip, mbedtls_ssl_get_version(&p->ssl),
-		 mbedtls_ssl_get_ciphersuite(&p->ssl), p->psk ? ", PSK via " : "", p->psk ? p->psk_vendor : "");
+	fc_debug("httpd: TLS from %s: %s %s%s%s", p->ip, SSL_get_version(p->ssl), SSL_get_cipher_name(p->ssl),
+		 p->psk ? ", PSK via " : "", p->psk ? p->psk_vendor : "");
 
 	int sp[2];
 	struct httpd_conninfo *info = NULL;
@@ -610,12 +654,16 @@ static void *pump_main(void *arg)
 		if (httpd_mhd_inject(h, sp[1], (struct sockaddr *)&p->sa, p->salen, info) == 0)
 			pump_loop(p, sp[0]);
 		close(sp[0]);
-		mbedtls_ssl_close_notify(&p->ssl); /* best effort, non-blocking */
+		if (!p->fatal) {
+			ERR_clear_error();
+			SSL_shutdown(p->ssl); /* close_notify: best effort, non-blocking */
+			ERR_clear_error();
+		}
 		/* A client may still be sending (e.g. a body we answered 413 to early): drain it briefly so it
 		 * can read our answer instead of getting a reset. */
 		linger_close(p);
 	}
-	pump_end(p);
+	pump_end(p, true);
 	return NULL;
 }
 
@@ -635,7 +683,6 @@ void httpd_tls_accept(struct httpd *h, int fd, const struct sockaddr *sa, sockle
 	memcpy(&p->sa, sa, salen);
 	p->salen = salen;
 	snprintf(p->ip, sizeof p->ip, "%s", ip);
-	mbedtls_ssl_init(&p->ssl);
 
 	pthread_mutex_lock(&t->lock);
 	t->n_pumps++;
@@ -650,7 +697,7 @@ void httpd_tls_accept(struct httpd *h, int fd, const struct sockaddr *sa, sockle
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
 		fc_error("httpd: cannot start a TLS thread for %s: %s", ip, strerror(rc));
-		pump_end(p);
+		pump_end(p, false);
 	}
 }
 

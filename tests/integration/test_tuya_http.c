@@ -1,6 +1,7 @@
 /* The Tuya cloud's HTTP side against the real fakecloud-httpd (and broker): url_config v1/v2/legacy over
- * TLS-PSK identity 1 with the exact addresses and ports, identity 2 with and without a pskKey, activation
- * through the device simulator with every follow-up action, stable ids across a re-activation, the
+ * TLS-PSK identity 1 with the exact addresses and ports, identity 2 with and without a pskKey (a real
+ * 37-character one, also end to end through the simulator), activation through the device simulator with
+ * every follow-up action, stable ids across a re-activation, the
  * errors (unknown uuid, wrong authKey, malformed query), an unknown action, G1 gw.json, et=3 (GCM), the
  * time zone answers, the local address of plain and TLS connections, and no secret in any log. Every
  * encrypted reply's sign is checked by the client. */
@@ -28,11 +29,8 @@
 #define DEV_AUTH "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
 #define V2_UUID "th2v2v2v2v2v2v2a"
 #define V2_AUTH "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4"
-#define V2_PSK "Qw3rTy7uIo9pAs5dFg8hJk2lZx4cVb6nM1q0" /* 36 characters */
-#define V2_PSK32 "Pp0Oo9Ii8Uu7Yy6Tt5Rr4Ee3Ww2Qq1Aa" /* 32 characters */
-#define LONG_UUID "th37psk37psk37pa"
-#define LONG_AUTH "L0ngPskK3yD3v1c3L0ngPskK3yD3v1c3"
-#define LONG_PSK "LZh9navyE1i5BR9SqDDSCU6THligfoaqd0qXZ" /* 37 characters, like real ones */
+#define V2_PSK "LZh9navyE1i5BR9SqDDSCU6THligfoaqd0qXZ"       /* 37 characters, like real pskKeys */
+#define V2_WRONG_PSK "Qw3rTy7uIo9pAs5dFg8hJk2lZx4cVb6nM1q0Xy" /* 37 characters, another device's */
 #define WRONG_UUID "th0wr0ngk3yd3v1c"
 #define WRONG_AUTH "Wr0ngK3yWr0ngK3yWr0ngK3yWr0ngK3y"
 #define OTHER_AUTH "0th3rK3y0th3rK3y0th3rK3y0th3rK3y"
@@ -295,13 +293,15 @@ static void test_url_config(void)
 
 static void test_identity_v2(void)
 {
-	char out[4096], err[256];
+	char out[4096], err[256], want[128];
 	uint8_t id[TUYA_PSK_ID_V2_LEN];
-	const uint8_t *p32 = (const uint8_t *)V2_PSK32;
+	const uint8_t *pk = (const uint8_t *)V2_PSK;
+	const size_t pklen = sizeof V2_PSK - 1;
+	CHECK_INT((int)pklen, 37);
 
 	/* a v2 device whose pskKey nobody imported: refused, the log says what to import */
 	CHECK_INT(tuya_psk_id_v2_build(NULL, DEV_UUID, id), 0);
-	int st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, p32, 32, "/v1/url_config", URLCFG_BODY,
+	int st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, pk, pklen, "/v1/url_config", URLCFG_BODY,
 				   out, sizeof out, err, sizeof err);
 	CHECK_INT(st, -1);
 	CHECK(httpd_log_has("device 'plug1' (uuid " DEV_UUID ") uses TLS-PSK identity 2, whose key is its own pskKey, "
@@ -310,46 +310,70 @@ static void test_identity_v2(void)
 	CHECK(httpd_log_has("--psk-key <pskKey>", 1));
 	/* an identity 2 of a device nobody imported */
 	CHECK_INT(tuya_psk_id_v2_build(NULL, "th00n0b0dyknows0", id), 0);
-	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, p32, 32, "/v1/url_config", URLCFG_BODY, out,
+	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, pk, pklen, "/v1/url_config", URLCFG_BODY, out,
 			       sizeof out, err, sizeof err);
 	CHECK_INT(st, -1);
 	CHECK(httpd_log_has("no imported device matches it", 1));
 
-	/* with its pskKey imported the handshake uses it (a 32-byte one: see below for 37) */
+	/* imported with its real 37-character pskKey: url_config over identity 2 (TLS 1.2,
+	 * PSK-AES128-CBC-SHA256, as the firmware does) gets the full answer */
 	char cli[4096];
 	CHECK_INT(fc_env_cli(&e, cli, sizeof cli, "device add tuya --uuid %s --auth-key %s --psk-key %s --name v2dev",
-			     V2_UUID, V2_AUTH, V2_PSK32),
+			     V2_UUID, V2_AUTH, V2_PSK),
 		  0);
 	CHECK_INT(tuya_psk_id_v2_build(NULL, V2_UUID, id), 0);
-	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, p32, 32, "/v1/url_config", URLCFG_BODY, out,
+	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, pk, pklen, "/v1/url_config", URLCFG_BODY, out,
 			       sizeof out, err, sizeof err);
 	CHECK_INT(st, 200);
 	if (st != 200)
-		fprintf(stderr, "identity 2 with pskKey: %s\n", err);
-	CHECK(strstr(out, "\"httpUrl\"") != NULL);
+		fprintf(stderr, "identity 2 with a 37-character pskKey: %s\n", err);
+	cJSON *r = cJSON_Parse(out);
+	CHECK(cJSON_IsObject(r));
+	snprintf(want, sizeof want, "http://127.0.0.1:%d/d.json", e.http_port);
+	CHECK_STR(addr_of(r, "httpUrl"), want);
+	snprintf(want, sizeof want, "127.0.0.1:%d", e.mqtt_port);
+	CHECK_STR(addr_of(r, "mqttUrl"), want);
+	snprintf(want, sizeof want, "https://127.0.0.1:%d/d.json", e.https_port);
+	CHECK_STR(addr_of(r, "httpsPSKUrl"), want);
+	CHECK_INT(json_int(r, "ttl"), 600);
+	cJSON_Delete(r);
 	CHECK(httpd_log_has("url_config v1 from 127.0.0.1, device 'v2dev' (uuid " V2_UUID ")", 1));
-	/* the wrong pskKey is refused */
-	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, (const uint8_t *)V2_PSK, 32, "/v1/url_config",
-			       URLCFG_BODY, out, sizeof out, err, sizeof err);
-	CHECK_INT(st, -1);
 
-	/* Real pskKeys have 37 characters; mbedtls 2.28 (Debian) caps PSKs at 32 bytes: refused with the
-	 * reason, on both ends. The hook itself gives the key to a TLS stack that can take it. */
-	CHECK_INT(fc_env_cli(&e, cli, sizeof cli, "device add tuya --uuid %s --auth-key %s --psk-key %s --name v2long",
-			     LONG_UUID, LONG_AUTH, LONG_PSK),
-		  0);
-	CHECK_INT(tuya_psk_id_v2_build(NULL, LONG_UUID, id), 0);
-	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, p32, 32, "/v1/url_config", URLCFG_BODY, out,
+	/* the wrong pskKey (same length) is refused, and the log says the key does not match */
+	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, (const uint8_t *)V2_WRONG_PSK,
+			       sizeof V2_WRONG_PSK - 1, "/v1/url_config", URLCFG_BODY, out, sizeof out, err, sizeof err);
+	CHECK_INT(st, -1);
+	CHECK(httpd_log_has("is known to tuya but the client uses a different key", 1));
+	/* a truncated key (what a 32-byte TLS stack would use) is just another wrong key */
+	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, pk, 32, "/v1/url_config", URLCFG_BODY, out,
 			       sizeof out, err, sizeof err);
 	CHECK_INT(st, -1);
-	CHECK(httpd_log_has("uses TLS-PSK identity 2 with its 37-byte pskKey, but this TLS library accepts pre-shared "
-			    "keys of at most 32 bytes",
-			    1));
-	st = tuya_sim_psk_post("127.0.0.1", e.https_port, id, sizeof id, (const uint8_t *)LONG_PSK, 37,
-			       "/v1/url_config", URLCFG_BODY, out, sizeof out, err, sizeof err);
-	CHECK_INT(st, -1);
-	CHECK(strstr(err, "over 32 bytes") != NULL);
 
+	/* the whole device over identity 2: url_config, activation and the follow-ups */
+	struct tuya_sim_opts o;
+	tuya_sim_opts_init(&o);
+	snprintf(o.uuid, sizeof o.uuid, "%s", V2_UUID);
+	snprintf(o.auth_key, sizeof o.auth_key, "%s", V2_AUTH);
+	snprintf(o.psk_key, sizeof o.psk_key, "%s", V2_PSK);
+	o.https_port = e.https_port;
+	o.reconnect_ms = 300;
+	struct tuya_sim *s = tuya_sim_start(&o);
+	CHECK(s != NULL);
+	if (s) {
+		bool ok = tuya_sim_wait_counter(s, TSC_ATOP_CALLS, 7, WAIT);
+		CHECK(ok);
+		char why[256];
+		tuya_sim_last_error(s, why, sizeof why);
+		if (!ok)
+			fprintf(stderr, "simulator (identity 2): %s\n", why);
+		CHECK_INT(tuya_sim_counter(s, TSC_URL_CONFIG_OK), 1);
+		CHECK_INT(tuya_sim_counter(s, TSC_ACTIVE_OK), 1);
+		CHECK_INT(tuya_sim_counter(s, TSC_ATOP_ERRORS), 0);
+		tuya_sim_stop(s);
+	}
+	CHECK(httpd_log_has("device 'v2dev' (uuid " V2_UUID ") activated from 127.0.0.1: devId ", 1));
+
+	/* The hook's contract: the key fits the caller's buffer or the identity is refused. */
 	struct fc_keystore *ks = open_ks();
 	CHECK(ks != NULL);
 	if (ks) {
@@ -357,8 +381,8 @@ static void test_identity_v2(void)
 		uint8_t key[64];
 		size_t keylen = sizeof key;
 		CHECK_INT(tuya_http.psk_key(&ctx, id, sizeof id, key, &keylen), 0);
-		CHECK(keylen == 37 && memcmp(key, LONG_PSK, 37) == 0);
-		keylen = 32; /* what fakecloud-httpd offers */
+		CHECK(keylen == 37 && memcmp(key, V2_PSK, 37) == 0);
+		keylen = 32; /* a buffer too small for this key */
 		CHECK_INT(tuya_http.psk_key(&ctx, id, sizeof id, key, &keylen), -1);
 		/* identity 1 of any length 33..128 is derived; others are not Tuya's */
 		uint8_t id1[60];
@@ -720,7 +744,7 @@ int main(void)
 
 	/* A clean exit (under the sanitizer build: no leak, no error report either). */
 	CHECK_INT(fc_env_stop_httpd(&e), 0);
-	const char *secrets[] = {DEV_AUTH, V2_AUTH, V2_PSK32, LONG_AUTH, LONG_PSK, WRONG_AUTH, OTHER_AUTH, sec, local, NULL};
+	const char *secrets[] = {DEV_AUTH, V2_AUTH, V2_PSK, V2_WRONG_PSK, WRONG_AUTH, OTHER_AUTH, sec, local, NULL};
 	CHECK_INT(fc_env_scan_secrets(&e, NULL, secrets), 0);
 	CHECK_INT(fc_env_httpd_log_count(&e, "Sanitizer"), 0);
 	CHECK_INT(fc_env_httpd_log_count(&e, "runtime error"), 0);

@@ -1,7 +1,7 @@
 /* Tuya device simulator (see tuya_sim.h): one TuyaOS-style Wi-Fi module, following the call order of
  * ../shared/protocols/tuya.md §1.6:
  *
- *   1. url_config over TLS-PSK (TLS 1.2, TLS-PSK-WITH-AES-128-CBC-SHA256; identity 1 with the PSK derived
+ *   1. url_config over TLS-PSK (TLS 1.2, PSK-AES128-CBC-SHA256; identity 1 with the PSK derived
  *      from the built-in hint, or identity 2 with the pskKey)
  *   2. tuya.device.active (uuid, authKey, et=1; et=3 for payload 2.3 devices, which are TuyaOpen)
  *   3. the follow-ups: dynamic.config.get, uuid.pskkey.get, upgrade.silent.get, timer.count,
@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <mosquitto.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,12 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/ssl_ciphersuites.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "core/crypto.h"
 #include "vendors/tuya/codec.h"
@@ -262,13 +260,56 @@ static void copy_out(char *out, size_t cap, const char *b, size_t n)
 }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* TLS-PSK client (mbedtls 2.28) */
+/* TLS-PSK client (OpenSSL), speaking as Tuya firmware does: TLS 1.2 only, the single suite
+ * PSK-AES128-CBC-SHA256 (TLS_PSK_WITH_AES_128_CBC_SHA256), the PSK set before the handshake whatever hint
+ * the server sends. OpenSSL takes PSKs of any length a device uses (identity 2: the 37-byte pskKey). */
 
-static void tls_err(char *err, size_t errlen, const char *what, int rc)
+struct sim_psk {
+	const uint8_t *identity, *psk;
+	size_t idlen, psklen;
+};
+
+static unsigned int sim_psk_cb(SSL *ssl, const char *hint, char *identity, unsigned int max_identity_len,
+			       unsigned char *psk, unsigned int max_psk_len)
 {
-	char e[128] = "";
-	mbedtls_strerror(rc, e, sizeof e);
-	snprintf(err, errlen, "%s: %s (-0x%04x)", what, e, (unsigned)-rc);
+	(void)hint;
+	const struct sim_psk *k = SSL_get_app_data(ssl);
+	if (!k || k->idlen >= max_identity_len || k->psklen > max_psk_len)
+		return 0;
+	memcpy(identity, k->identity, k->idlen);
+	identity[k->idlen] = 0;
+	memcpy(psk, k->psk, k->psklen);
+	return (unsigned int)k->psklen;
+}
+
+/* err = "what: OpenSSL's reasons" (the thread's error queue is emptied). */
+static void tls_err(char *err, size_t errlen, const char *what)
+{
+	char e[256] = "";
+	size_t used = 0;
+	unsigned long code;
+	while ((code = ERR_get_error()) != 0) {
+		const char *r = ERR_reason_error_string(code);
+		if (used + 1 < sizeof e) {
+			int n = snprintf(e + used, sizeof e - used, "%s%s", used ? "; " : "", r ? r : "unknown");
+			if (n > 0)
+				used += (size_t)n < sizeof e - used ? (size_t)n : sizeof e - used - 1;
+		}
+	}
+	snprintf(err, errlen, "%s: %s", what, e[0] ? e : "connection closed");
+}
+
+/* Wait until fd is ready for what SSL wants, bounded by end. 0 ready, -1 timed out. */
+static int sim_ssl_wait(SSL *ssl, int fd, int r, int64_t end)
+{
+	int se = SSL_get_error(ssl, r);
+	if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
+		return -2;
+	int64_t left = end - fc_mono_ms();
+	if (left <= 0)
+		return -1;
+	struct pollfd pf = {.fd = fd, .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+	return poll(&pf, 1, (int)left) > 0 ? 0 : -1;
 }
 
 int tuya_sim_psk_post(const char *host, int port, const uint8_t *identity, size_t idlen, const uint8_t *psk,
@@ -293,61 +334,55 @@ int tuya_sim_psk_post(const char *host, int port, const uint8_t *identity, size_
 		snprintf(err, errlen, "bad arguments");
 		return -1;
 	}
-	mbedtls_net_context net;
-	mbedtls_ssl_context ssl;
-	mbedtls_ssl_config conf;
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
-	mbedtls_net_init(&net);
-	mbedtls_ssl_init(&ssl);
-	mbedtls_ssl_config_init(&conf);
-	mbedtls_entropy_init(&entropy);
-	mbedtls_ctr_drbg_init(&drbg);
-	int suites[2];
-	const mbedtls_ssl_ciphersuite_t *cs = mbedtls_ssl_ciphersuite_from_string("TLS-PSK-WITH-AES-128-CBC-SHA256");
+	if (memchr(identity, 0, idlen)) {
+		snprintf(err, errlen, "the PSK identity holds a 0x00 byte (firmware masks them, §2)");
+		return -1;
+	}
+	struct sim_psk key = {.identity = identity, .idlen = idlen, .psk = psk, .psklen = psklen};
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	int fd = -1;
 	char *req = NULL, *resp = NULL;
 	int status = -1, rc;
-	if (!cs) {
-		snprintf(err, errlen, "mbedtls lacks TLS-PSK-WITH-AES-128-CBC-SHA256");
+	ERR_clear_error();
+	if (!(ctx = SSL_CTX_new(TLS_client_method()))) {
+		tls_err(err, errlen, "SSL_CTX_new");
 		goto done;
 	}
-	suites[0] = cs->id;
-	suites[1] = 0;
-	if ((rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)"tuya-sim", 8))) {
-		tls_err(err, errlen, "drbg", rc);
+	/* set explicitly: the system configuration must not decide what this device offers */
+	SSL_CTX_set_security_level(ctx, 1);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, "PSK-AES128-CBC-SHA256") != 1) {
+		tls_err(err, errlen, "this OpenSSL cannot offer TLS 1.2 with PSK-AES128-CBC-SHA256");
 		goto done;
 	}
-	if ((rc = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-					      MBEDTLS_SSL_PRESET_DEFAULT))) {
-		tls_err(err, errlen, "config", rc);
+	SSL_CTX_set_psk_client_callback(ctx, sim_psk_cb);
+	if (!(ssl = SSL_new(ctx)) || SSL_set_app_data(ssl, &key) != 1) {
+		tls_err(err, errlen, "SSL_new");
 		goto done;
 	}
-	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
-	mbedtls_ssl_conf_min_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_max_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_ciphersuites(&conf, suites);
-	mbedtls_ssl_conf_read_timeout(&conf, STEP_TIMEOUT_MS);
-	if ((rc = mbedtls_ssl_conf_psk(&conf, psk, psklen, identity, idlen))) {
-		tls_err(err, errlen, psklen > 32 ? "this mbedtls cannot use a PSK over 32 bytes" : "psk", rc);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+		snprintf(err, errlen, "connect to 127.0.0.1:%d: %s", port, strerror(errno));
 		goto done;
 	}
-	if ((rc = mbedtls_ssl_setup(&ssl, &conf))) {
-		tls_err(err, errlen, "setup", rc);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (SSL_set_fd(ssl, fd) != 1) {
+		tls_err(err, errlen, "SSL_set_fd");
 		goto done;
 	}
-	char ports[16];
-	snprintf(ports, sizeof ports, "%d", port);
-	if ((rc = mbedtls_net_connect(&net, "127.0.0.1", ports, MBEDTLS_NET_PROTO_TCP))) {
-		tls_err(err, errlen, "connect", rc);
-		goto done;
-	}
-	struct timeval tv = {STEP_TIMEOUT_MS / 1000, 0};
-	setsockopt(net.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
 	int64_t end = fc_mono_ms() + STEP_TIMEOUT_MS;
-	while ((rc = mbedtls_ssl_handshake(&ssl)) != 0) {
-		if ((rc != MBEDTLS_ERR_SSL_WANT_READ && rc != MBEDTLS_ERR_SSL_WANT_WRITE) || fc_mono_ms() > end) {
-			tls_err(err, errlen, "handshake", rc);
+	while ((rc = SSL_connect(ssl)) != 1) {
+		int w = sim_ssl_wait(ssl, fd, rc, end);
+		if (w == -1) {
+			snprintf(err, errlen, "handshake timed out");
+			goto done;
+		}
+		if (w != 0) {
+			tls_err(err, errlen, "handshake");
 			goto done;
 		}
 	}
@@ -369,33 +404,49 @@ int tuya_sim_psk_post(const char *host, int port, const uint8_t *identity, size_
 	}
 	memcpy(req + hl, body ? body : "", blen);
 	size_t total = (size_t)hl + blen, sent = 0;
+	end = fc_mono_ms() + STEP_TIMEOUT_MS;
 	while (sent < total) {
-		rc = mbedtls_ssl_write(&ssl, (const unsigned char *)req + sent, total - sent);
-		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
-			if (fc_mono_ms() > end + STEP_TIMEOUT_MS) {
-				snprintf(err, errlen, "write timed out");
-				goto done;
-			}
+		rc = SSL_write(ssl, req + sent, (int)(total - sent));
+		if (rc > 0) {
+			sent += (size_t)rc;
 			continue;
 		}
-		if (rc < 0) {
-			tls_err(err, errlen, "write", rc);
+		int w = sim_ssl_wait(ssl, fd, rc, end);
+		if (w == -1) {
+			snprintf(err, errlen, "write timed out");
 			goto done;
 		}
-		sent += (size_t)rc;
+		if (w != 0) {
+			tls_err(err, errlen, "write");
+			goto done;
+		}
 	}
 	size_t used = 0;
+	end = fc_mono_ms() + STEP_TIMEOUT_MS;
 	while (used < RESP_MAX && !http_complete(resp, used)) {
-		rc = mbedtls_ssl_read(&ssl, (unsigned char *)resp + used, RESP_MAX - used);
-		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+		rc = SSL_read(ssl, resp + used, (int)(RESP_MAX - used));
+		if (rc > 0) {
+			used += (size_t)rc;
 			continue;
-		if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || rc == MBEDTLS_ERR_NET_CONN_RESET)
-			break;
-		if (rc < 0) {
-			tls_err(err, errlen, "read", rc);
+		}
+		int se = SSL_get_error(ssl, rc);
+		if (se == SSL_ERROR_ZERO_RETURN || se == SSL_ERROR_SYSCALL) {
+			ERR_clear_error();
+			break; /* the server closed (with or without close_notify) */
+		}
+		int w = sim_ssl_wait(ssl, fd, rc, end);
+		if (w == -1) {
+			snprintf(err, errlen, "read timed out after %zu bytes", used);
 			goto done;
 		}
-		used += (size_t)rc;
+		if (w != 0) {
+			if (used > 0) {
+				ERR_clear_error();
+				break;
+			}
+			tls_err(err, errlen, "read");
+			goto done;
+		}
 	}
 	resp[used] = 0;
 	char *b = NULL;
@@ -406,15 +457,15 @@ int tuya_sim_psk_post(const char *host, int port, const uint8_t *identity, size_
 		goto done;
 	}
 	copy_out(out, cap, b, bl);
-	mbedtls_ssl_close_notify(&ssl);
+	SSL_shutdown(ssl); /* close_notify, best effort */
 done:
 	free(req);
 	free(resp);
-	mbedtls_ssl_free(&ssl);
-	mbedtls_net_free(&net);
-	mbedtls_ssl_config_free(&conf);
-	mbedtls_ctr_drbg_free(&drbg);
-	mbedtls_entropy_free(&entropy);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (fd >= 0)
+		close(fd);
+	ERR_clear_error();
 	return status;
 }
 

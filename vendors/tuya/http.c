@@ -654,11 +654,12 @@ static int act_g1_active(struct atop_call *c, cJSON **result)
 	return 0;
 }
 
-/* tuya.device.uuid.pskkey.get: always "" (§2). An empty pskKey keeps (or moves) the device on PSK
- * identity 1, whose key fakecloud derives from the identity alone. Handing out a real pskKey would pin
- * the device on identity 2, which needs that key on every TLS connection — and mbedtls 2.28 as Debian
- * builds it refuses PSKs over 32 bytes (MBEDTLS_PSK_MAX_LEN), so a 37-character pskKey can never be
- * used by fakecloud-httpd or the broker anyway. */
+/* tuya.device.uuid.pskkey.get: always "" (§2, as cloudcutter answers). An empty pskKey keeps (or moves)
+ * the device on PSK identity 1, whose key fakecloud derives from the identity alone, so the device keeps
+ * working even if its record is lost or re-imported without a pskKey. Handing out a pskKey would pin the
+ * device on identity 2, which needs that exact key on every TLS connection. Devices that already use
+ * identity 2 (a pskKey from the factory) work when that pskKey is imported: both fakecloud-httpd and the
+ * broker's PSK listener take 37-byte keys. */
 static int act_pskkey(struct atop_call *c, cJSON **result)
 {
 	cJSON *r = cJSON_CreateObject();
@@ -1165,7 +1166,7 @@ static int psk_key(const struct fc_http_ctx *ctx, const uint8_t *identity, size_
 		return 1;
 	if (identity[0] == 0x01) {
 		/* Identity 1: the PSK follows from the identity and the hint. The device cannot use a hint we
-		 * send (mbedtls servers send none for plain PSK, and an mbedtls client sets its PSK before the
+		 * send (fakecloud-httpd sends none for plain PSK, and an mbedtls client sets its PSK before the
 		 * handshake), so it derives with its built-in one, the hint tuya-convert and cloudcutter use. */
 		if (idlen < 33 || idlen > TUYA_PSK_ID_MAX)
 			return 1;
@@ -1219,10 +1220,9 @@ static int psk_key(const struct fc_http_ctx *ctx, const uint8_t *identity, size_
 			"--uuid %s --auth-key <authKey> --psk-key <pskKey>",
 			f.name, f.uuid, f.uuid);
 	} else if (fc_secret_len(&f.d.psk_key) > *keylen) {
-		fc_warn("tuya: device '%s' (uuid %s) uses TLS-PSK identity 2 with its %zu-byte pskKey, but this TLS "
-			"library accepts pre-shared keys of at most %zu bytes (mbedtls MBEDTLS_PSK_MAX_LEN): the "
-			"handshake cannot succeed. Devices with an empty pskKey use identity 1, which works",
-			f.name, f.uuid, fc_secret_len(&f.d.psk_key), *keylen);
+		fc_error("tuya: device '%s' (uuid %s) uses TLS-PSK identity 2 with its %zu-byte pskKey, but the TLS "
+			 "server offered room for %zu bytes only: the handshake is refused",
+			 f.name, f.uuid, fc_secret_len(&f.d.psk_key), *keylen);
 	} else {
 		size_t n = fc_secret_len(&f.d.psk_key);
 		memcpy(key, fc_secret_reveal(&f.d.psk_key), n);
