@@ -164,6 +164,10 @@ struct tz_info {
 static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
 static char tz_applied[128];
 static bool tz_is_set;
+/* The last answer, valid for the rest of its minute: computing it walks two years day by day (~800
+ * localtime_r calls), and every activation asks for it. Zone transitions fall on whole minutes. */
+static struct tz_info tz_cached;
+static int64_t tz_cached_minute = -1;
 static char tz_warned[128];
 
 static bool tz_name_ok(const char *n)
@@ -320,8 +324,16 @@ static void tz_compute(const struct fc_config *cfg, int64_t now, struct tz_info 
 		tzset();
 		snprintf(tz_applied, sizeof tz_applied, "%s", name);
 		tz_is_set = true;
+		tz_cached_minute = -1;
 	}
-	tz_compute_locked(now, z);
+	int64_t minute = now >= 0 ? now / 60 : -2;
+	if (minute >= 0 && minute == tz_cached_minute) {
+		*z = tz_cached;
+	} else {
+		tz_compute_locked(now, z);
+		tz_cached = *z;
+		tz_cached_minute = minute;
+	}
 	pthread_mutex_unlock(&tz_lock);
 }
 
