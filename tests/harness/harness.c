@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/keystore.h"
+#include "harness/spy.h"
 
 int64_t fc_mono_ms(void)
 {
@@ -137,6 +138,7 @@ int fc_env_init(struct fc_env *e, const char *name, const char *const *extra_set
 		return -1;
 	}
 	snprintf(e->bin_dir, sizeof e->bin_dir, "%s", bin);
+	snprintf(e->name, sizeof e->name, "%s", name);
 	snprintf(e->dir, sizeof e->dir, "/tmp/fc-%s-XXXXXX", name);
 	if (!mkdtemp(e->dir)) {
 		perror("mkdtemp");
@@ -256,6 +258,19 @@ static bool alive(pid_t pid)
 	return pid > 0 && waitpid(pid, &st, WNOHANG) == 0;
 }
 
+/* The '#' recorder follows every broker the test starts (a new connection each time). */
+static void spy_attach(struct fc_env *e)
+{
+	if (!e->spy && !(e->spy = fc_spy_new())) {
+		snprintf(e->spy_error, sizeof e->spy_error, "out of memory");
+		return;
+	}
+	char why[160];
+	if (fc_spy_attach(e->spy, e->mqtt_port, e->admin_user, e->admin_pass, why, sizeof why) != 0 &&
+	    !e->spy_error[0])
+		snprintf(e->spy_error, sizeof e->spy_error, "%s", why);
+}
+
 int fc_env_start_broker(struct fc_env *e)
 {
 	char *argv[] = {"/usr/sbin/mosquitto", "-c", e->mosq_conf, NULL};
@@ -269,8 +284,10 @@ int fc_env_start_broker(struct fc_env *e)
 			e->broker_pid = 0;
 			return -1;
 		}
-		if (fc_port_open(e->mqtt_port) && fc_port_open(e->tls_port))
+		if (fc_port_open(e->mqtt_port) && fc_port_open(e->tls_port)) {
+			spy_attach(e);
 			return 0;
+		}
 		fc_sleep_ms(20);
 	}
 	fprintf(stderr, "harness: mosquitto did not open port %d\n", e->mqtt_port);
@@ -324,9 +341,21 @@ static int stop_pid(pid_t *pidp, int sig)
 	return -1;
 }
 
-int fc_env_stop_broker(struct fc_env *e) { return stop_pid(&e->broker_pid, SIGTERM); }
+int fc_env_stop_broker(struct fc_env *e)
+{
+	int rc = stop_pid(&e->broker_pid, SIGTERM);
+	fc_spy_detach(e->spy);
+	return rc;
+}
+
 int fc_env_stop_httpd(struct fc_env *e) { return stop_pid(&e->httpd_pid, SIGTERM); }
-int fc_env_kill_broker(struct fc_env *e) { return stop_pid(&e->broker_pid, SIGKILL); }
+
+int fc_env_kill_broker(struct fc_env *e)
+{
+	int rc = stop_pid(&e->broker_pid, SIGKILL);
+	fc_spy_detach(e->spy);
+	return rc;
+}
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -336,71 +365,335 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 	return remove(path);
 }
 
-/* ---- every test: no stored secret in any log ---- */
-
-struct leak_scan {
-	struct fc_env *e;
-	int findings;
-};
+/* ---- every test: no stored secret in any log or published message ---- */
 
 /* Shorter values (test passwords like "pw") would match unrelated text. */
 #define LEAK_MIN_LEN 8
 
-static void scan_values(struct leak_scan *ls, const cJSON *v, const char *owner)
+struct secret {
+	char *value;
+	size_t len;
+	char kind[64];   /* the secrets key ("localKey", "key", ...) or what it is */
+	char owner[200]; /* "device <name>", "account <vendor>/<id>", ... */
+	int in_broker_log, in_httpd_log, in_messages;
+	char first_topic[300]; /* where it was published first (the secret itself masked) */
+	bool in_topic_name;
+};
+
+struct secret_list {
+	struct secret *s;
+	size_t n, cap;
+};
+
+static void secret_add(struct secret_list *l, const char *v, const char *kind, const char *owner)
+{
+	if (!v || strlen(v) < LEAK_MIN_LEN)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct secret *n = realloc(l->s, cap * sizeof *n);
+		if (!n)
+			return;
+		l->s = n;
+		l->cap = cap;
+	}
+	struct secret *x = &l->s[l->n];
+	memset(x, 0, sizeof *x);
+	if (!(x->value = strdup(v)))
+		return;
+	x->len = strlen(v);
+	snprintf(x->kind, sizeof x->kind, "%s", kind ? kind : "?");
+	snprintf(x->owner, sizeof x->owner, "%s", owner);
+	l->n++;
+}
+
+static void collect_values(struct secret_list *l, const cJSON *v, const char *owner)
 {
 	const cJSON *it;
 	cJSON_ArrayForEach(it, v)
 	{
-		if (cJSON_IsObject(it) || cJSON_IsArray(it)) {
-			scan_values(ls, it, owner);
-			continue;
-		}
-		const char *s = cJSON_GetStringValue(it);
-		if (!s || strlen(s) < LEAK_MIN_LEN)
-			continue;
-		int b = fc_env_broker_log_count(ls->e, s), h = fc_env_httpd_log_count(ls->e, s);
-		if (b || h) {
-			fprintf(stderr, "harness: secret '%s' of %s found in the logs (broker %d, httpd %d)\n",
-				it->string ? it->string : "?", owner, b, h);
-			ls->findings++;
-		}
+		if (cJSON_IsObject(it) || cJSON_IsArray(it))
+			collect_values(l, it, owner);
+		else
+			secret_add(l, cJSON_GetStringValue(it), it->string, owner);
 	}
 }
 
-static int scan_device(void *ctx, const struct fc_device_row *row)
+static int collect_device(void *ctx, const struct fc_device_row *row)
 {
-	scan_values(ctx, row->secrets, row->name);
+	char owner[200];
+	snprintf(owner, sizeof owner, "%s device '%s'", row->vendor, row->name);
+	collect_values(ctx, row->secrets, owner);
 	return 0;
 }
 
-static int scan_account(void *ctx, const struct fc_account_row *row)
+static int collect_account(void *ctx, const struct fc_account_row *row)
 {
-	scan_values(ctx, row->secrets, row->account_id);
+	char owner[200];
+	snprintf(owner, sizeof owner, "%s account '%s'", row->vendor, row->account_id);
+	collect_values(ctx, row->secrets, owner);
 	return 0;
 }
 
 /* Every secret the keystore holds at the end of a test (device and account keys, the internal MQTT
- * password) against everything the broker and httpd logged. Returns the number of findings. */
-static int scan_stored_secrets(struct fc_env *e)
+ * password), plus the admin password. */
+static void collect_secrets(struct fc_env *e, struct secret_list *l)
 {
 	char path[600];
 	snprintf(path, sizeof path, "%s/fakecloud.db", e->dir);
-	if (access(path, R_OK) != 0)
-		return 0;
-	struct fc_keystore *ks = fc_keystore_open(path, NULL, 0);
-	if (!ks)
-		return 0;
-	struct leak_scan ls = {.e = e};
-	fc_ks_device_each(ks, NULL, scan_device, &ls);
-	fc_ks_account_each(ks, NULL, scan_account, &ls);
-	char pw[256];
-	if (fc_ks_setting_get(ks, "internal_mqtt_password", pw, sizeof pw) == FC_KS_OK && strlen(pw) >= LEAK_MIN_LEN &&
-	    (fc_env_broker_log_count(e, pw) || fc_env_httpd_log_count(e, pw))) {
-		fprintf(stderr, "harness: the internal MQTT password was found in the logs\n");
-		ls.findings++;
+	if (access(path, R_OK) == 0) {
+		struct fc_keystore *ks = fc_keystore_open(path, NULL, 0);
+		if (ks) {
+			fc_ks_device_each(ks, NULL, collect_device, l);
+			fc_ks_account_each(ks, NULL, collect_account, l);
+			char pw[256];
+			if (fc_ks_setting_get(ks, "internal_mqtt_password", pw, sizeof pw) == FC_KS_OK)
+				secret_add(l, pw, "internal MQTT password", "fakecloud");
+			fc_keystore_close(ks);
+		}
 	}
-	fc_keystore_close(ks);
-	return ls.findings;
+	secret_add(l, e->admin_pass, "admin password", "the admin user");
+}
+
+/* Many secrets against much text: Rabin-Karp, one rolling hash per distinct secret length, each with a
+ * small open-addressing table of the secrets of that length. */
+struct len_table {
+	size_t len;
+	uint64_t pow;   /* B^(len-1) */
+	size_t mask;
+	uint64_t *hash; /* per slot */
+	int32_t *idx;   /* per slot: secret index, -1 empty */
+};
+
+struct matcher {
+	const struct secret_list *l;
+	struct len_table *t;
+	size_t n;
+};
+
+#define RK_BASE 1099511628211ULL
+
+static uint64_t rk_hash(const uint8_t *p, size_t len)
+{
+	uint64_t h = 0;
+	for (size_t i = 0; i < len; i++)
+		h = h * RK_BASE + p[i];
+	return h;
+}
+
+static void matcher_free(struct matcher *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->t[i].hash);
+		free(m->t[i].idx);
+	}
+	free(m->t);
+	m->t = NULL;
+	m->n = 0;
+}
+
+static int matcher_build(struct matcher *m, const struct secret_list *l)
+{
+	memset(m, 0, sizeof *m);
+	m->l = l;
+	for (size_t i = 0; i < l->n; i++) {
+		size_t k = 0;
+		while (k < m->n && m->t[k].len != l->s[i].len)
+			k++;
+		if (k < m->n)
+			continue;
+		struct len_table *nt = realloc(m->t, (m->n + 1) * sizeof *nt);
+		if (!nt)
+			return -1;
+		m->t = nt;
+		memset(&m->t[m->n], 0, sizeof m->t[m->n]);
+		m->t[m->n++].len = l->s[i].len;
+	}
+	for (size_t k = 0; k < m->n; k++) {
+		struct len_table *t = &m->t[k];
+		size_t count = 0;
+		for (size_t i = 0; i < l->n; i++)
+			count += l->s[i].len == t->len;
+		size_t slots = 16;
+		while (slots < count * 2)
+			slots *= 2;
+		t->mask = slots - 1;
+		t->hash = calloc(slots, sizeof *t->hash);
+		t->idx = malloc(slots * sizeof *t->idx);
+		if (!t->hash || !t->idx)
+			return -1;
+		for (size_t j = 0; j < slots; j++)
+			t->idx[j] = -1;
+		t->pow = 1;
+		for (size_t j = 1; j < t->len; j++)
+			t->pow *= RK_BASE;
+		for (size_t i = 0; i < l->n; i++) {
+			if (l->s[i].len != t->len)
+				continue;
+			uint64_t h = rk_hash((const uint8_t *)l->s[i].value, t->len);
+			size_t j = (size_t)(h ^ (h >> 29)) & t->mask;
+			while (t->idx[j] >= 0)
+				j = (j + 1) & t->mask;
+			t->hash[j] = h;
+			t->idx[j] = (int32_t)i;
+		}
+	}
+	return 0;
+}
+
+/* Calls hit(ctx, secret index) for every occurrence of every secret in buf. */
+static void matcher_scan(const struct matcher *m, const uint8_t *buf, size_t len, void (*hit)(void *ctx, size_t i),
+			 void *ctx)
+{
+	for (size_t k = 0; k < m->n; k++) {
+		const struct len_table *t = &m->t[k];
+		if (len < t->len)
+			continue;
+		uint64_t h = rk_hash(buf, t->len);
+		for (size_t pos = 0;; pos++) {
+			for (size_t j = (size_t)(h ^ (h >> 29)) & t->mask; t->idx[j] >= 0; j = (j + 1) & t->mask)
+				if (t->hash[j] == h && memcmp(m->l->s[t->idx[j]].value, buf + pos, t->len) == 0)
+					hit(ctx, (size_t)t->idx[j]);
+			if (pos + t->len >= len)
+				break;
+			h = (h - buf[pos] * t->pow) * RK_BASE + buf[pos + t->len];
+		}
+	}
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	*len = 0;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 65536, n = 0;
+	uint8_t *b = malloc(cap);
+	size_t r;
+	while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+		n += r;
+		if (n == cap) {
+			uint8_t *nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	*len = n;
+	return b;
+}
+
+static void hit_broker_log(void *ctx, size_t i) { ((struct secret_list *)ctx)->s[i].in_broker_log++; }
+static void hit_httpd_log(void *ctx, size_t i) { ((struct secret_list *)ctx)->s[i].in_httpd_log++; }
+
+struct msg_scan {
+	const struct matcher *m;
+	struct secret_list *l;
+	const char *topic;
+	size_t tlen;
+	bool in_topic;
+	size_t *seen; /* per secret: last message number counted, so a message counts once */
+	size_t msg_no;
+};
+
+/* topic with every occurrence of secret s replaced by "<secret>" */
+static void masked_topic(const char *topic, size_t tlen, const struct secret *s, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < tlen && o + 1 < cap;) {
+		if (i + s->len <= tlen && memcmp(topic + i, s->value, s->len) == 0) {
+			o += (size_t)snprintf(out + o, cap - o, "<secret>");
+			if (o >= cap)
+				o = cap - 1;
+			i += s->len;
+		} else {
+			unsigned char c = (unsigned char)topic[i++];
+			out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+		}
+	}
+	out[o < cap ? o : cap - 1] = 0;
+}
+
+static void hit_message(void *ctx, size_t i)
+{
+	struct msg_scan *ms = ctx;
+	struct secret *s = &ms->l->s[i];
+	if (ms->seen[i] == ms->msg_no)
+		return;
+	ms->seen[i] = ms->msg_no;
+	if (!s->in_messages++) {
+		masked_topic(ms->topic, ms->tlen, s, s->first_topic, sizeof s->first_topic);
+		s->in_topic_name = ms->in_topic;
+	}
+}
+
+static void scan_message(void *ctx, const char *topic, size_t tlen, const uint8_t *payload, size_t plen)
+{
+	struct msg_scan *ms = ctx;
+	ms->msg_no++;
+	ms->topic = topic;
+	ms->tlen = tlen;
+	ms->in_topic = true;
+	matcher_scan(ms->m, (const uint8_t *)topic, tlen, hit_message, ms);
+	ms->in_topic = false;
+	matcher_scan(ms->m, payload, plen, hit_message, ms);
+}
+
+/* Returns the number of findings (each printed without the secret). */
+static int scan_stored_secrets(struct fc_env *e)
+{
+	struct secret_list l = {0};
+	collect_secrets(e, &l);
+	struct matcher m;
+	int findings = 0;
+	const char *test = e->name[0] ? e->name : "?";
+	if (l.n && matcher_build(&m, &l) == 0) {
+		size_t len;
+		uint8_t *b = slurp(e->broker_log, &len);
+		if (b)
+			matcher_scan(&m, b, len, hit_broker_log, &l);
+		free(b);
+		if ((b = slurp(e->httpd_log, &len)))
+			matcher_scan(&m, b, len, hit_httpd_log, &l);
+		free(b);
+		size_t n_msgs = 0, n_dropped = 0;
+		struct msg_scan ms = {.m = &m, .l = &l, .seen = calloc(l.n, sizeof(size_t))};
+		if (e->spy && ms.seen)
+			fc_spy_each(e->spy, scan_message, &ms, &n_msgs, &n_dropped);
+		free(ms.seen);
+		if (n_dropped)
+			fprintf(stderr, "harness: %s: the '#' recorder kept %zu of %zu distinct published messages (64 MiB cap); "
+				"the rest were not scanned\n", test, n_msgs - n_dropped, n_msgs);
+		for (size_t i = 0; i < l.n; i++) {
+			struct secret *s = &l.s[i];
+			if (s->in_broker_log || s->in_httpd_log) {
+				fprintf(stderr, "harness: %s: secret '%s' of %s found in the logs (broker %d, httpd %d)\n",
+					test, s->kind, s->owner, s->in_broker_log, s->in_httpd_log);
+				findings++;
+			}
+			if (s->in_messages) {
+				fprintf(stderr, "harness: %s: secret '%s' of %s was published in %d message(s), first %s '%s'\n",
+					test, s->kind, s->owner, s->in_messages,
+					s->in_topic_name ? "in the topic name" : "in the payload on topic", s->first_topic);
+				findings++;
+			}
+		}
+		matcher_free(&m);
+	} else if (l.n) {
+		fprintf(stderr, "harness: %s: out of memory for the secret scan\n", test);
+		findings++;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		memset(l.s[i].value, 0, l.s[i].len);
+		free(l.s[i].value);
+	}
+	free(l.s);
+	return findings;
 }
 
 void fc_env_cleanup(struct fc_env *e)
@@ -410,15 +703,23 @@ void fc_env_cleanup(struct fc_env *e)
 	if (e->broker_pid > 0)
 		fc_env_stop_broker(e);
 	int leaks = e->dir[0] ? scan_stored_secrets(e) : 0;
+	bool spy_failed = e->spy_error[0] != 0;
+	if (spy_failed)
+		fprintf(stderr, "harness: %s: the '#' recorder could not follow the broker: %s\n",
+			e->name[0] ? e->name : "?", e->spy_error);
+	fc_spy_free(e->spy);
+	e->spy = NULL;
 	const char *keep = getenv("FC_KEEP");
 	if (e->dir[0] && !(keep && strcmp(keep, "1") == 0))
 		nftw(e->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	else if (e->dir[0])
 		fprintf(stderr, "harness: kept %s\n", e->dir);
 	e->dir[0] = 0;
-	if (leaks) {
+	if (leaks || spy_failed) {
 		/* Fails every integration test, whatever it checked itself. */
-		fprintf(stderr, "harness: FAIL: %d stored secret(s) appeared in the logs\n", leaks);
+		if (leaks)
+			fprintf(stderr, "harness: FAIL: %s: %d stored secret finding(s) in the logs or published "
+				"messages\n", e->name[0] ? e->name : "?", leaks);
 		exit(1);
 	}
 }

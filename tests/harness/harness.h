@@ -20,6 +20,11 @@ struct fc_env {
 	char admin_pass[128];
 	char ca_cert[300];
 	char broker_log[300], httpd_log[300];
+	char name[48];        /* the test's name (fc_env_init), used in the harness's failure messages */
+	/* The harness's '#' recorder (tests/harness/spy.c): attached by fc_env_start_broker as the admin user,
+	 * detached when the broker stops; fc_env_cleanup scans what it recorded for stored secrets. */
+	struct fc_spy *spy;
+	char spy_error[200];  /* why it could not attach ("" = fine); fails the test at cleanup */
 };
 
 /* mkdtemp + free ports + `fakecloud init --dir ... --set ...`. `extra_set` is a NULL-terminated list
@@ -30,7 +35,12 @@ int fc_env_start_httpd(struct fc_env *e);    /* waits until GET /healthz answers
 int fc_env_stop_broker(struct fc_env *e);    /* SIGTERM, wait; returns exit status */
 int fc_env_stop_httpd(struct fc_env *e);
 int fc_env_kill_broker(struct fc_env *e);    /* SIGKILL */
-void fc_env_cleanup(struct fc_env *e);       /* stops whatever runs, removes dir */
+/* Stops whatever runs, removes dir. Then the secret scan every integration test gets: every secret the
+ * keystore holds (device and account secrets of every vendor, the internal MQTT password) and the admin
+ * password, against both logs and against every topic and payload the harness's '#' recorder saw while
+ * the broker ran (what the admin user may read). A finding prints the test, where (log, or topic) and
+ * which kind of secret of which device or account, never the secret, and exits 1. */
+void fc_env_cleanup(struct fc_env *e);
 /* Run the CLI with --config e->conf prepended to args (printf-style command line, split on spaces;
  * no quoting). Captures stdout+stderr into out (NUL-terminated). Returns the exit status. */
 int fc_env_cli(struct fc_env *e, char *out, size_t outlen, const char *fmt, ...)
