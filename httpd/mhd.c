@@ -117,6 +117,24 @@ void httpd_mhd_sweep(struct httpd *h)
 	}
 }
 
+/* MHD's socket context of a connection: its conninfo, and the request state the URI log callback
+ * created for the request being read. MHD calls the completion callback only for requests that reached
+ * on_request; one it answers by itself (e.g. a request line or head its memory pool cannot hold) never
+ * gets there, so that state is freed when the next request starts or the connection closes. */
+struct mhd_conn {
+	struct httpd_conninfo *info;
+	struct req *uri_req;
+};
+
+static void req_free(struct req *r)
+{
+	if (r) {
+		free(r->raw_uri);
+		free(r->body);
+		free(r);
+	}
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
 {
@@ -135,17 +153,33 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 				      sizeof info->ip);
 			httpd_local_ip(ci ? ci->connect_fd : -1, info->local_ip, sizeof info->local_ip);
 		}
-		*socket_context = info;
+		struct mhd_conn *mc = calloc(1, sizeof *mc);
+		if (mc)
+			mc->info = info;
+		else
+			conninfo_free(h, info);
+		*socket_context = mc;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-		conninfo_free(h, *socket_context);
+		struct mhd_conn *mc = *socket_context;
+		if (mc) {
+			req_free(mc->uri_req);
+			conninfo_free(h, mc->info);
+			free(mc);
+		}
 		*socket_context = NULL;
 	}
 }
 
-static const struct httpd_conninfo *conn_info(struct MHD_Connection *c)
+static struct mhd_conn *mhd_conn(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return ci ? ci->socket_context : NULL;
+}
+
+static const struct httpd_conninfo *conn_info(struct MHD_Connection *c)
+{
+	struct mhd_conn *mc = mhd_conn(c);
+	return mc ? mc->info : NULL;
 }
 
 /* ---- responses ---- */
@@ -356,24 +390,29 @@ static enum MHD_Result dispatch(struct httpd *h, struct MHD_Connection *c, struc
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	(void)cls;
-	(void)c;
+	struct mhd_conn *mc = mhd_conn(c);
+	if (mc) {
+		/* The previous request of this connection never reached on_completed. */
+		req_free(mc->uri_req);
+		mc->uri_req = NULL;
+	}
 	struct req *r = calloc(1, sizeof *r);
 	if (r && uri)
 		r->raw_uri = strdup(uri);
+	if (mc)
+		mc->uri_req = r;
 	return r;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
-	(void)c;
 	(void)toe;
 	struct req *r = *con_cls;
-	if (r) {
-		free(r->raw_uri);
-		free(r->body);
-		free(r);
-	}
+	struct mhd_conn *mc = mhd_conn(c);
+	if (mc && mc->uri_req == r)
+		mc->uri_req = NULL;
+	req_free(r);
 	*con_cls = NULL;
 }
 
