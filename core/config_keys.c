@@ -9,6 +9,10 @@ const struct fc_config_key fc_core_config_keys[] = {
 	{"core", "timezone", FC_CFG_STRING, "UTC", 0, 0, "IANA time zone sent to devices that want one"},
 	{"core", "admin_users", FC_CFG_LIST, "admin", 0, 0,
 	 "MQTT users allowed to send bridge requests that add or change secrets (e.g. meross/account/add)"},
+	{"core", "command_rate", FC_CFG_INT, "50", 0, 1000000,
+	 "Plain-topic commands (/set, /get, /raw/set, bridge requests) per second per MQTT connection; 0 = no limit"},
+	{"core", "command_burst", FC_CFG_INT, "200", 1, 1000000,
+	 "Commands one connection may send at once before core.command_rate applies"},
 
 	{"mqtt", "host", FC_CFG_STRING, "127.0.0.1", 0, 0, "Broker address fakecloud-httpd connects to"},
 	{"mqtt", "port", FC_CFG_PORT, "1883", 0, 0, "Plain MQTT listener (users, automations, fakecloud-httpd)"},

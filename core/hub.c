@@ -10,6 +10,7 @@
 
 #include "core/crypto.h"
 #include "core/keystore.h"
+#include "core/ratelimit.h"
 
 #define MAX_PAYLOAD (256 * 1024)
 
@@ -464,8 +465,18 @@ struct fc_hub *fc_hub_new(const struct fc_broker *broker, const struct fc_config
 	snprintf(hub->base, sizeof hub->base, "%s", fc_config_str(cfg, "core", "base_topic"));
 	snprintf(hub->ha_prefix, sizeof hub->ha_prefix, "%s", fc_config_str(cfg, "homeassistant", "prefix"));
 	hub->discovery = fc_config_bool(cfg, "homeassistant", "discovery");
+	hub->cmd_rate = fc_config_int(cfg, "core", "command_rate");
+	hub->cmd_burst = fc_config_int(cfg, "core", "command_burst");
+	hub->cmd_rl = fc_rl_new((unsigned)(hub->cmd_rate > 0 ? hub->cmd_rate : 0),
+				(unsigned)(hub->cmd_burst > 0 ? hub->cmd_burst : 1), FC_HUB_RL_CLIENTS);
+	if (!hub->cmd_rl) {
+		snprintf(err, errlen, "out of memory");
+		free(hub);
+		return NULL;
+	}
 	if (!hub->base[0] || strpbrk(hub->base, "+#")) {
 		snprintf(err, errlen, "core.base_topic '%s' is not a valid topic base", hub->base);
+		fc_rl_free(hub->cmd_rl);
 		free(hub);
 		return NULL;
 	}
@@ -474,6 +485,7 @@ struct fc_hub *fc_hub_new(const struct fc_broker *broker, const struct fc_config
 	fc_random_alnum(pw, 32);
 	if (fc_ks_setting_ensure(ks, FC_SETTING_INTERNAL_PASSWORD, pw, stored, sizeof stored) != FC_KS_OK) {
 		snprintf(err, errlen, "cannot read or create the internal MQTT credential in the keystore");
+		fc_rl_free(hub->cmd_rl);
 		free(hub);
 		return NULL;
 	}
@@ -525,6 +537,7 @@ void fc_hub_free(struct fc_hub *hub)
 		if (hub->vendors[i]->broker && hub->vendors[i]->broker->cleanup)
 			hub->vendors[i]->broker->cleanup(hub, hub->vstate[i]);
 	fc_secret_wipe(&hub->internal_pw);
+	fc_rl_free(hub->cmd_rl);
 	free(hub);
 }
 
@@ -694,6 +707,7 @@ static bool is_discovery_topic(struct fc_hub *hub, const char *topic)
 
 enum fc_verdict fc_hub_on_acl(struct fc_hub *hub, const struct fc_client *c, const char *topic, int access)
 {
+	fc_rl_forget(hub->cmd_rl, c->handle);
 	struct session *s = session_find(hub, c->handle);
 	if (s && s->internal)
 		return FC_ALLOW;
@@ -908,15 +922,37 @@ static void handle_raw_set(struct fc_hub *hub, struct fc_device *d, const void *
 	cJSON_Delete(body);
 }
 
+/* core.command_rate: false when this client's command budget is spent (the command is dropped).
+ * fakecloud-httpd (the internal client, relaying app commands) has its own HTTP limits. */
+static bool command_budget(struct fc_hub *hub, const struct fc_client *c, bool internal)
+{
+	if (internal || !fc_rl_enabled(hub->cmd_rl))
+		return true;
+	struct fc_rl_verdict v = fc_rl_take(hub->cmd_rl, c->handle, fc_hub_now_ms(hub));
+	if (v.allowed)
+		return true;
+	hub->stats.commands_dropped++;
+	if (v.notice)
+		fc_hub_bridge_log(hub, FC_LOG_WARN, NULL,
+				  "client '%s' (user %s) sends commands faster than core.command_rate allows (%ld/s, "
+				  "burst %ld): %llu dropped; further drops are summed up every %d s",
+				  c->id ? c->id : "?", c->username ? c->username : "-", hub->cmd_rate, hub->cmd_burst,
+				  (unsigned long long)v.dropped, FC_RL_NOTICE_MS / 1000);
+	return false;
+}
+
 /* Returns true when the message must not be delivered to subscribers (it may carry a secret). */
-static bool handle_plain(struct fc_hub *hub, const struct fc_client *c, const char *rest, const void *payload,
-			 size_t len)
+static bool handle_plain(struct fc_hub *hub, const struct fc_client *c, bool internal, const char *rest,
+			 const void *payload, size_t len)
 {
 	if (starts_with(rest, "bridge/request/")) {
 		const char *op = rest + strlen("bridge/request/");
-		hub_bridge_request(hub, c, op, payload, len);
-		/* Vendor requests (<vendor>/<op>) can carry keys: they are consumed, never relayed. */
-		return strchr(op, '/') && !starts_with(op, "device/");
+		/* Vendor requests (<vendor>/<op>) can carry keys: they are consumed, never relayed, even when
+		 * dropped for the rate limit. */
+		bool consume = strchr(op, '/') && !starts_with(op, "device/");
+		if (command_budget(hub, c, internal))
+			hub_bridge_request(hub, c, op, payload, len);
+		return consume;
 	}
 	const char *slash = strchr(rest, '/');
 	if (!slash)
@@ -932,6 +968,8 @@ static bool handle_plain(struct fc_hub *hub, const struct fc_client *c, const ch
 	bool is_get = strcmp(tail, "get") == 0 || starts_with(tail, "get/");
 	bool is_raw = strcmp(tail, "raw/set") == 0;
 	if (!is_set && !is_get && !is_raw)
+		return false;
+	if (!command_budget(hub, c, internal))
 		return false;
 	struct fc_device *d = fc_hub_device_by_name(hub, name);
 	if (!d) {
@@ -1005,7 +1043,7 @@ enum fc_verdict fc_hub_on_message(struct fc_hub *hub, const struct fc_client *c,
 		return r == FC_DENY ? FC_DENY : FC_ALLOW;
 	}
 	if (under_base(hub, topic)) {
-		if (handle_plain(hub, c, topic + strlen(hub->base) + 1, payload, len))
+		if (handle_plain(hub, c, s && s->internal, topic + strlen(hub->base) + 1, payload, len))
 			return FC_DENY;
 	} else if (hub->discovery && strncmp(topic, hub->ha_prefix, strlen(hub->ha_prefix)) == 0 &&
 		   strcmp(topic + strlen(hub->ha_prefix), "/status") == 0 && len == 6 && memcmp(payload, "online", 6) == 0) {

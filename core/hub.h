@@ -99,6 +99,7 @@ void *fc_hub_vendor_state(struct fc_hub *hub, const struct fc_vendor *v);
 /* Counters (for tests and bridge/info). */
 struct fc_hub_stats {
 	uint64_t auth_ok, auth_denied, acl_denied, messages, commands, command_errors, bad_requests;
+	uint64_t commands_dropped; /* over core.command_rate */
 };
 void fc_hub_stats(struct fc_hub *hub, struct fc_hub_stats *out);
 

@@ -8,6 +8,8 @@
 #include "core/secret.h"
 
 #define FC_HUB_MAX_VENDORS 16
+/* Client connections whose command budget is tracked at once (least recently active reused beyond). */
+#define FC_HUB_RL_CLIENTS 4096
 
 struct dev_node {
 	struct fc_device d; /* first: a struct fc_device * is a struct dev_node * */
@@ -38,7 +40,10 @@ struct fc_hub {
 	struct dev_node *by_key;
 	struct dev_node *by_name;
 	size_t n_devices;
+	struct shared_exposes *exposes_pool;
 	struct session *sessions;
+	struct fc_rl *cmd_rl; /* core.command_rate per client connection */
+	long cmd_rate, cmd_burst;
 	bool devices_dirty;
 	int64_t devices_published_ms;
 	struct fc_hub_stats stats;
