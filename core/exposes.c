@@ -10,16 +10,18 @@
 
 static const char *const type_names[] = {"binary", "numeric", "enum", "text"};
 
+/* A list with n > cap is one the hub shares between devices (core/hub.c): not ours to free or grow. */
 void fc_exposes_free(struct fc_exposes *x)
 {
-	free(x->e);
+	if (x->n <= x->cap)
+		free(x->e);
 	x->e = NULL;
 	x->n = x->cap = 0;
 }
 
 static struct fc_expose *add(struct fc_exposes *x, enum fc_expose_type t, const char *property, unsigned access)
 {
-	if (x->n >= FC_EXPOSES_MAX || !property || !*property)
+	if (x->n >= FC_EXPOSES_MAX || !property || !*property || x->n > x->cap)
 		return NULL;
 	if (x->n == x->cap) {
 		size_t cap = x->cap ? x->cap * 2 : 4;

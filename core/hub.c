@@ -3,6 +3,8 @@
 #include "core/hub_internal.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +24,182 @@ const struct fc_config *fc_hub_config(struct fc_hub *hub) { return hub->cfg; }
 struct fc_keystore *fc_hub_keystore(struct fc_hub *hub) { return hub->ks; }
 const char *fc_hub_base_topic(struct fc_hub *hub) { return hub->base; }
 
+/* ---- compact JSON writer: byte for byte what cJSON_PrintUnformatted (1.7.15) prints, without its costs
+ * per message: cJSON prints every number with sprintf("%1.15g") and re-reads it with sscanf, and measures
+ * its buffer with strlen after every value. Integral numbers below 10^15 (what devices send: timestamps,
+ * channels, on/off) are printed as integers here, which is exactly what "%1.15g" gives for them; every
+ * other number goes through cJSON's own rule. */
+
+struct jw {
+	char *p;
+	size_t n, cap;
+	bool heap, fail;
+};
+
+static bool jw_reserve(struct jw *w, size_t more)
+{
+	if (w->fail)
+		return false;
+	if (w->n + more < w->cap)
+		return true;
+	size_t cap = w->cap * 2;
+	while (cap <= w->n + more)
+		cap *= 2;
+	char *np = w->heap ? realloc(w->p, cap) : malloc(cap);
+	if (!np) {
+		w->fail = true;
+		return false;
+	}
+	if (!w->heap)
+		memcpy(np, w->p, w->n);
+	w->p = np;
+	w->cap = cap;
+	w->heap = true;
+	return true;
+}
+
+static void jw_put(struct jw *w, const char *s, size_t n)
+{
+	if (jw_reserve(w, n)) {
+		memcpy(w->p + w->n, s, n);
+		w->n += n;
+	}
+}
+
+static void jw_string(struct jw *w, const char *s)
+{
+	if (!s) {
+		jw_put(w, "\"\"", 2);
+		return;
+	}
+	static const char hex[] = "0123456789abcdef";
+	jw_put(w, "\"", 1);
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 32 && c != '"' && c != '\\')
+			continue;
+		jw_put(w, run, (size_t)(s - run));
+		run = s + 1;
+		char esc[6] = {'\\', 0};
+		size_t n = 2;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+		}
+		jw_put(w, esc, n);
+	}
+	jw_put(w, run, (size_t)(s - run));
+	jw_put(w, "\"", 1);
+}
+
+static void jw_number(struct jw *w, double d)
+{
+	char buf[32];
+	int n;
+	if (isnan(d) || isinf(d)) {
+		n = snprintf(buf, sizeof buf, "null");
+	} else if (d == floor(d) && fabs(d) < 1e15 && !(d == 0 && signbit(d))) {
+		/* an integer of at most 15 digits: "%1.15g" prints exactly its digits */
+		int64_t v = (int64_t)d;
+		uint64_t u = v < 0 ? (uint64_t)(-v) : (uint64_t)v;
+		char *e = buf + sizeof buf, *q = e;
+		do {
+			*--q = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (v < 0)
+			*--q = '-';
+		jw_put(w, q, (size_t)(e - q));
+		return;
+	} else {
+		/* cJSON's rule: 15 significant digits if that reads back as the same double, else 17 */
+		n = snprintf(buf, sizeof buf, "%1.15g", d);
+		double test = strtod(buf, NULL);
+		double maxv = fabs(test) > fabs(d) ? fabs(test) : fabs(d);
+		if (!(fabs(test - d) <= maxv * DBL_EPSILON))
+			n = snprintf(buf, sizeof buf, "%1.17g", d);
+	}
+	if (n > 0)
+		jw_put(w, buf, (size_t)n);
+}
+
+static void jw_value(struct jw *w, const cJSON *j)
+{
+	switch (j->type & 0xFF) {
+	case cJSON_NULL: jw_put(w, "null", 4); break;
+	case cJSON_False: jw_put(w, "false", 5); break;
+	case cJSON_True: jw_put(w, "true", 4); break;
+	case cJSON_Number: jw_number(w, j->valuedouble); break;
+	case cJSON_Raw:
+		if (!j->valuestring)
+			w->fail = true;
+		else
+			jw_put(w, j->valuestring, strlen(j->valuestring));
+		break;
+	case cJSON_String: jw_string(w, j->valuestring); break;
+	case cJSON_Array:
+	case cJSON_Object: {
+		bool obj = (j->type & 0xFF) == cJSON_Object;
+		jw_put(w, obj ? "{" : "[", 1);
+		for (const cJSON *c = j->child; c && !w->fail; c = c->next) {
+			if (c != j->child)
+				jw_put(w, ",", 1);
+			if (obj) {
+				jw_string(w, c->string);
+				jw_put(w, ":", 1);
+			}
+			jw_value(w, c);
+		}
+		jw_put(w, obj ? "}" : "]", 1);
+		break;
+	}
+	default: w->fail = true;
+	}
+}
+
+char *hub_json_print(const cJSON *json, size_t *len)
+{
+	char first[256];
+	struct jw w = {first, 0, sizeof first, false, false};
+	if (json)
+		jw_value(&w, json);
+	else
+		w.fail = true;
+	char *out = NULL;
+	if (!w.fail && (out = malloc(w.n + 1)) != NULL) {
+		memcpy(out, w.p, w.n);
+		out[w.n] = 0;
+		if (len)
+			*len = w.n;
+	}
+	if (w.heap)
+		free(w.p);
+	return out;
+}
+
 void hub_publish_json(struct fc_hub *hub, const char *topic, const cJSON *json, bool retain)
 {
-	char *s = cJSON_PrintUnformatted(json);
-	if (!s)
-		return;
-	fc_broker_publish(&hub->broker, topic, s, strlen(s), 0, retain);
-	cJSON_free(s);
+	char first[2048];
+	struct jw w = {first, 0, sizeof first, false, false};
+	if (json)
+		jw_value(&w, json);
+	if (json && !w.fail)
+		fc_broker_publish(&hub->broker, topic, w.p, w.n, 0, retain);
+	if (w.heap)
+		free(w.p);
 }
 
 void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool retain)
@@ -122,7 +293,7 @@ static void dev_key(char *out, size_t cap, const struct fc_vendor *v, const char
 
 struct fc_device *fc_hub_device(struct fc_hub *hub, const struct fc_vendor *v, const char *vid)
 {
-	char key[sizeof(((struct dev_node *)0)->key)];
+	char key[HUB_KEY_MAX];
 	dev_key(key, sizeof key, v, vid);
 	struct dev_node *n = NULL;
 	HASH_FIND(hh_key, hub->by_key, key, strlen(key), n);
@@ -144,6 +315,50 @@ void hub_index_name(struct fc_hub *hub, struct dev_node *n, bool add)
 		HASH_DELETE(hh_name, hub->by_name, n);
 }
 
+/* ---- exposes shared between devices: a device's list is read-only; identical lists (every device of
+ * a model) are kept once, reference-counted, instead of ~800 bytes per expose per device. */
+
+static void exposes_release(struct fc_hub *hub, struct fc_exposes *x)
+{
+	if (x->n > x->cap) {
+		struct shared_exposes *s =
+			(struct shared_exposes *)((char *)x->e - offsetof(struct shared_exposes, e));
+		if (--s->refs == 0) {
+			HASH_DELETE(hh, hub->exposes_pool, s);
+			free(s);
+		}
+		*x = (struct fc_exposes){0};
+	} else {
+		fc_exposes_free(x);
+	}
+}
+
+/* dst (released) becomes the shared copy of src. -1 (dst unchanged) when out of memory. */
+static int exposes_share(struct fc_hub *hub, struct fc_exposes *dst, const struct fc_exposes *src)
+{
+	struct shared_exposes *s = NULL;
+	size_t len = src->n * sizeof src->e[0];
+	if (src->n) {
+		HASH_FIND(hh, hub->exposes_pool, src->e, len, s);
+		if (!s) {
+			if (!(s = malloc(sizeof *s + len)))
+				return -1;
+			memcpy(s->e, src->e, len);
+			s->n = src->n;
+			s->refs = 0;
+			HASH_ADD_KEYPTR(hh, hub->exposes_pool, s->e, len, s);
+		}
+		s->refs++; /* before the release: src may be dst's own list */
+	}
+	exposes_release(hub, dst);
+	if (s) {
+		dst->e = s->e;
+		dst->n = s->n;
+		dst->cap = 0;
+	}
+	return 0;
+}
+
 static const char *json_str(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -153,9 +368,13 @@ static const char *json_str(const cJSON *o, const char *k)
 /* Build an in-memory device from a keystore row. */
 static struct fc_device *load_row(struct fc_hub *hub, const struct fc_vendor *v, const struct fc_device_row *row)
 {
-	struct dev_node *n = calloc(1, sizeof *n);
+	char key[HUB_KEY_MAX];
+	dev_key(key, sizeof key, v, row->vid);
+	size_t klen = strlen(key);
+	struct dev_node *n = calloc(1, sizeof *n + klen + 1);
 	if (!n)
 		return NULL;
+	memcpy(n->key, key, klen + 1);
 	struct fc_device *d = &n->d;
 	d->vendor = v;
 	snprintf(d->vid, sizeof d->vid, "%s", row->vid);
@@ -168,11 +387,14 @@ static struct fc_device *load_row(struct fc_hub *hub, const struct fc_vendor *v,
 	if ((s = json_str(row->meta, "ip")))
 		snprintf(d->ip, sizeof d->ip, "%s", s);
 	const cJSON *x = cJSON_GetObjectItemCaseSensitive(row->meta, "exposes");
-	if (x && fc_exposes_from_json(&d->exposes, x) != 0)
+	struct fc_exposes stored = {0};
+	if (x && fc_exposes_from_json(&stored, x) != 0)
 		fc_warn("%s: stored exposes are malformed; waiting for the device to report them again", d->name);
+	else if (x)
+		exposes_share(hub, &d->exposes, &stored);
+	fc_exposes_free(&stored);
 	d->state = cJSON_CreateObject();
-	dev_key(n->key, sizeof n->key, v, d->vid);
-	HASH_ADD(hh_key, hub->by_key, key, strlen(n->key), n);
+	HASH_ADD(hh_key, hub->by_key, key, klen, n);
 	hub_index_name(hub, n, true);
 	hub->n_devices++;
 	if (v->broker && v->broker->device_loaded)
@@ -349,7 +571,7 @@ void fc_hub_device_set_exposes(struct fc_hub *hub, struct fc_device *d, const st
 		return;
 	struct fc_exposes old = {0};
 	fc_exposes_copy(&old, &d->exposes);
-	if (fc_exposes_copy(&d->exposes, x) != 0) {
+	if (exposes_share(hub, &d->exposes, x) != 0) {
 		fc_exposes_free(&old);
 		return;
 	}
@@ -424,7 +646,7 @@ void hub_remove_device(struct fc_hub *hub, struct fc_device *d)
 	HASH_DELETE(hh_key, hub->by_key, n);
 	hub_index_name(hub, n, false);
 	hub->n_devices--;
-	fc_exposes_free(&d->exposes);
+	exposes_release(hub, &d->exposes);
 	cJSON_Delete(d->state);
 	free(n);
 	hub->devices_dirty = true;
@@ -523,7 +745,7 @@ void fc_hub_free(struct fc_hub *hub)
 		if (n->d.vdata && v->broker && v->broker->free_vdata)
 			v->broker->free_vdata(n->d.vdata);
 		HASH_DELETE(hh_key, hub->by_key, n);
-		fc_exposes_free(&n->d.exposes);
+		exposes_release(hub, &n->d.exposes);
 		cJSON_Delete(n->d.state);
 		free(n);
 	}
@@ -655,6 +877,7 @@ enum fc_verdict fc_hub_on_auth(struct fc_hub *hub, const struct fc_client *c, co
 
 void fc_hub_on_disconnect(struct fc_hub *hub, const struct fc_client *c)
 {
+	fc_rl_forget(hub->cmd_rl, c->handle);
 	struct session *s = session_find(hub, c->handle);
 	if (!s)
 		return;
@@ -707,7 +930,6 @@ static bool is_discovery_topic(struct fc_hub *hub, const char *topic)
 
 enum fc_verdict fc_hub_on_acl(struct fc_hub *hub, const struct fc_client *c, const char *topic, int access)
 {
-	fc_rl_forget(hub->cmd_rl, c->handle);
 	struct session *s = session_find(hub, c->handle);
 	if (s && s->internal)
 		return FC_ALLOW;

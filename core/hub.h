@@ -33,7 +33,7 @@ struct fc_device {
 	int64_t last_seen_ms;
 	const void *session;   /* handle of the client that made it online */
 	char client_id[256];   /* that client's id (for publish_to) */
-	struct fc_exposes exposes;
+	struct fc_exposes exposes; /* read-only (shared by devices with the same list): fc_hub_device_set_exposes */
 	struct cJSON *state;   /* normalised state object, published retained on <base>/<name> */
 	void *vdata;           /* vendor per-device data */
 };

@@ -13,8 +13,18 @@
 
 struct dev_node {
 	struct fc_device d; /* first: a struct fc_device * is a struct dev_node * */
-	char key[170];      /* "<vendor>\x1f<vid>" */
 	UT_hash_handle hh_key, hh_name;
+	char key[];         /* "<vendor>\x1f<vid>", allocated to its length */
+};
+#define HUB_KEY_MAX 200
+
+/* One exposes list shared by every device that has exactly this list (devices of one model): a device's
+ * exposes.e points at e[] here, with exposes.cap = 0 < exposes.n marking it as shared (see hub.c). */
+struct shared_exposes {
+	UT_hash_handle hh; /* keyed by the bytes of e[0..n) */
+	unsigned refs;
+	size_t n;
+	struct fc_expose e[];
 };
 
 struct session {
@@ -49,7 +59,11 @@ struct fc_hub {
 	struct fc_hub_stats stats;
 };
 
+/* Publishes json as cJSON_PrintUnformatted would print it (same bytes; see hub_json_print). */
 void hub_publish_json(struct fc_hub *hub, const char *topic, const struct cJSON *json, bool retain);
+/* The bytes cJSON_PrintUnformatted gives for json, without its per-number sprintf/sscanf round trip.
+ * malloc'd (free()), NUL-terminated; *len (optional) = its length. NULL on failure. */
+char *hub_json_print(const struct cJSON *json, size_t *len);
 void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool retain);
 void hub_topic(struct fc_hub *hub, char *out, size_t cap, const char *name, const char *suffix);
 struct cJSON *hub_parse_json(const void *payload, size_t len);

@@ -112,7 +112,9 @@ void meross_hub_digest(struct fc_hub *hub, struct fc_device *hubdev, const cJSON
 		bool listed = false;
 		for (int i = 0; i < h->n_subs; i++)
 			listed |= strcmp(h->sub_ids[i], id) == 0;
-		if (!listed && h->n_subs < (int)(sizeof h->sub_ids / sizeof h->sub_ids[0]))
+		if (!listed && !h->sub_ids)
+			h->sub_ids = calloc(MEROSS_MAX_SUBS, sizeof h->sub_ids[0]);
+		if (!listed && h->sub_ids && h->n_subs < MEROSS_MAX_SUBS)
 			snprintf(h->sub_ids[h->n_subs++], sizeof h->sub_ids[0], "%s", id);
 		struct fc_exposes x = {0};
 		sub_exposes(type, &x);

@@ -27,6 +27,9 @@ static inline bool mjnum(const cJSON *o, const char *k, double *out)
 
 #define MEROSS_MAX_CHANNELS 8
 #define MEROSS_MAX_PENDING 32 /* requests waiting for a reply, per device */
+#define MEROSS_MAX_SUBS 16    /* sub-devices per hub */
+/* Device client ids: "fmware:" + 32-character uuid + optional "_" + at most 64 characters (codec.c). */
+#define MEROSS_CLIENT_ID_MAX (7 + MEROSS_UUID_LEN + 1 + 64)
 
 /* One Meross account: userId + key. Devices configured with it sign with the key. */
 struct meross_account {
@@ -53,13 +56,15 @@ struct meross_dev {
 	char user_id[24];
 	struct fc_secret key;
 	char mac[18];
-	char client_id[256];   /* current connection's client id (before the device is online too) */
+	char client_id[MEROSS_CLIENT_ID_MAX + 1]; /* current connection's client id (before the device is online too) */
 	const void *conn;      /* current connection's handle: the latest successful login */
 	bool bound;
 	unsigned abilities;    /* bit i = meross_namespaces[i] is in the device's ability list */
-	struct cJSON *ability_args[16]; /* that namespace's ability object (e.g. Light capacity), owned */
+	struct cJSON *ability_args[16]; /* that namespace's ability object (e.g. Light capacity), owned; NULL
+					 * when it is {} (most are: one cJSON copy per namespace per device
+					 * was ~100 bytes each for nothing) */
 	int channels;          /* ToggleX channels seen (>= 1) */
-	int64_t next_poll_ms[16];
+	int64_t next_poll_ms;  /* next System.All poll */
 	struct meross_pending *pending;
 	unsigned bad_signs;
 	/* Hub sub-devices (MS100 sensors, MTS100 valves): they have no connection of their own; every
@@ -68,7 +73,7 @@ struct meross_dev {
 	bool sub;
 	char sub_id[33];
 	char subtype[16];
-	char sub_ids[16][33];
+	char (*sub_ids)[33];   /* MEROSS_MAX_SUBS ids, allocated for hubs only (NULL until one is listed) */
 	int n_subs;
 	/* For the app API's device list (http.c), kept in the device's meta. */
 	char hw_subtype[16];   /* System.All hardware.subType ("eu", "us"...): meta "sub_type" */

@@ -94,6 +94,7 @@ static void free_md(void *vdata)
 	pending_clear(md);
 	for (size_t i = 0; i < sizeof md->ability_args / sizeof md->ability_args[0]; i++)
 		cJSON_Delete(md->ability_args[i]);
+	free(md->sub_ids);
 	fc_secret_wipe(&md->key);
 	free(md);
 }
@@ -415,7 +416,8 @@ static void set_abilities(struct meross_dev *md, const cJSON *ab)
 		if (!a)
 			continue;
 		md->abilities |= 1u << i;
-		md->ability_args[i] = cJSON_Duplicate(a, true);
+		if (!cJSON_IsObject(a) || a->child) /* {} is kept as NULL: namespaces read both the same */
+			md->ability_args[i] = cJSON_Duplicate(a, true);
 	}
 }
 
@@ -516,8 +518,7 @@ static void on_bound(struct fc_hub *hub, struct session_vs *sv, struct fc_device
 		request(hub, dev, NS_TIME, "SET", t, NULL, false);
 		cJSON_Delete(t);
 	}
-	for (size_t i = 0; i < sizeof md->next_poll_ms / sizeof md->next_poll_ms[0]; i++)
-		md->next_poll_ms[i] = fc_hub_now_ms(hub) + sv->cfg.electricity_interval_ms;
+	md->next_poll_ms = fc_hub_now_ms(hub) + sv->cfg.electricity_interval_ms;
 }
 
 static void on_reply(struct fc_hub *hub, struct fc_device *dev, const struct meross_msg *m, const struct fc_client *c)
@@ -715,8 +716,8 @@ static void m_tick(struct fc_hub *hub, void *vs, int64_t now)
 		struct meross_dev *md = MD(dev);
 		if (!md || !md->bound)
 			continue;
-		if (now >= md->next_poll_ms[0]) {
-			md->next_poll_ms[0] = now + sv->cfg.electricity_interval_ms;
+		if (now >= md->next_poll_ms) {
+			md->next_poll_ms = now + sv->cfg.electricity_interval_ms;
 			get_all(hub, dev, false);
 			if (md->n_subs)
 				meross_hub_poll(hub, dev);
