@@ -1211,6 +1211,7 @@ int main(int argc, char **argv)
 	const char *sets[] = {"core.log_level=info", "core.command_rate=0", NULL};
 	if (fc_env_init(&e, "bench", sets) != 0)
 		return 1;
+	e.no_recorder = true; /* no extra '#' subscriber: the bare run has none */
 	char out[4096];
 	if (fc_env_cli(&e, out, sizeof out, "device add meross-account --user-id %s --key %s", USER_ID, ACCOUNT_KEY) !=
 	    0) {

@@ -1647,6 +1647,7 @@ int main(int argc, char **argv)
 	const char *sets[] = {"core.log_level=info", "http.max_per_ip=256", NULL};
 	if (fc_env_init(&e, "bench-tuya", sets) != 0)
 		return 1;
+	e.no_recorder = true; /* no extra '#' subscriber: the bare run has none */
 	G.http_port = e.http_port;
 	G.https_port = e.https_port;
 	G.mqtt_port = e.mqtt_port;

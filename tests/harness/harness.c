@@ -261,6 +261,8 @@ static bool alive(pid_t pid)
 /* The '#' recorder follows every broker the test starts (a new connection each time). */
 static void spy_attach(struct fc_env *e)
 {
+	if (e->no_recorder)
+		return;
 	if (!e->spy && !(e->spy = fc_spy_new())) {
 		snprintf(e->spy_error, sizeof e->spy_error, "out of memory");
 		return;

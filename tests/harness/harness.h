@@ -25,6 +25,9 @@ struct fc_env {
 	 * detached when the broker stops; fc_env_cleanup scans what it recorded for stored secrets. */
 	struct fc_spy *spy;
 	char spy_error[200];  /* why it could not attach ("" = fine); fails the test at cleanup */
+	/* Benchmarks set this after fc_env_init: the recorder is one more subscriber to every message, which
+	 * the bare-Mosquitto baseline does not have. Logs are still scanned. */
+	bool no_recorder;
 };
 
 /* mkdtemp + free ports + `fakecloud init --dir ... --set ...`. `extra_set` is a NULL-terminated list
