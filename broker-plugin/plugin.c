@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
+#include "broker-plugin/memstat.h"
 #include "core/config.h"
 #include "core/hub.h"
 #include "core/keystore.h"
@@ -58,7 +61,13 @@ static int64_t b_now_ms(void *ctx)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const struct fc_broker_ops broker_ops = {b_publish, b_publish_to, b_kick, b_now_ms};
+static int64_t b_heap_bytes(void *ctx)
+{
+	(void)ctx;
+	return fc_memstat_heap_bytes();
+}
+
+static const struct fc_broker_ops broker_ops = {b_publish, b_publish_to, b_kick, b_now_ms, b_heap_bytes};
 
 static void log_sink(void *ctx, enum fc_log_level level, const char *line)
 {
@@ -195,6 +204,9 @@ static void free_plugin(struct plugin *p)
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, struct mosquitto_opt *opts,
 			  int opt_count)
 {
+	/* Before anything allocates with cJSON: its blocks count as the plugin's heap (memstat.c). */
+	cJSON_Hooks hooks = {fc_memstat_malloc, fc_memstat_free};
+	cJSON_InitHooks(&hooks);
 	fc_log_set_sink(log_sink, NULL);
 	const char *config_path = NULL;
 	for (int i = 0; i < opt_count; i++) {
@@ -259,5 +271,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
 		mosquitto_callback_unregister(p->id, callbacks[i].event, callbacks[i].cb, NULL);
 	free_plugin(p);
 	fc_log_set_sink(NULL, NULL);
+	/* Mosquitto unloads the plugin next; another plugin's later cJSON calls must not land in it. */
+	cJSON_InitHooks(NULL);
 	return MOSQ_ERR_SUCCESS;
 }

@@ -1,5 +1,6 @@
 /* Bridge topics: <base>/bridge/{info,devices} and the request/response pairs. */
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,12 +175,66 @@ static int req_remove(struct fc_hub *hub, const cJSON *req, cJSON *data, char *e
 	return 0;
 }
 
+/* VmRSS of this process in bytes, -1 if /proc cannot tell. */
+static int64_t process_rss(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[128];
+	int64_t kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %" SCNd64, &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+static void add_bytes(cJSON *o, const char *k, int64_t v)
+{
+	if (v < 0)
+		cJSON_AddNullToObject(o, k);
+	else
+		cJSON_AddNumberToObject(o, k, (double)v);
+}
+
+/* Read-only: what the broker with the plugin holds and has done; no secrets, no device names. */
+static int req_health(struct fc_hub *hub, const cJSON *req, cJSON *data, char *err, size_t errlen)
+{
+	(void)req;
+	(void)err;
+	(void)errlen;
+	size_t online = 0;
+	for (struct dev_node *n = hub->by_key; n; n = n->hh_key.next)
+		online += n->d.online;
+	cJSON_AddTrueToObject(data, "healthy");
+	cJSON_AddNumberToObject(data, "devices", (double)hub->n_devices);
+	cJSON_AddNumberToObject(data, "online", (double)online);
+	cJSON *m = cJSON_AddObjectToObject(data, "memory");
+	add_bytes(m, "plugin_heap", fc_broker_heap_bytes(&hub->broker));
+	add_bytes(m, "sqlite", fc_ks_memory_used());
+	add_bytes(m, "process_rss", process_rss());
+	const struct fc_hub_stats *st = &hub->stats;
+	cJSON *s = cJSON_AddObjectToObject(data, "counters");
+	cJSON_AddNumberToObject(s, "auth_ok", (double)st->auth_ok);
+	cJSON_AddNumberToObject(s, "auth_denied", (double)st->auth_denied);
+	cJSON_AddNumberToObject(s, "acl_denied", (double)st->acl_denied);
+	cJSON_AddNumberToObject(s, "device_messages", (double)st->messages);
+	cJSON_AddNumberToObject(s, "commands", (double)st->commands);
+	cJSON_AddNumberToObject(s, "command_errors", (double)st->command_errors);
+	cJSON_AddNumberToObject(s, "commands_dropped", (double)st->commands_dropped);
+	cJSON_AddNumberToObject(s, "bad_requests", (double)st->bad_requests);
+	return 0;
+}
+
 static const struct {
 	const char *op;
 	int (*fn)(struct fc_hub *hub, const cJSON *req, cJSON *data, char *err, size_t errlen);
+	bool changes_devices; /* bridge/devices is republished after it succeeds */
 } requests[] = {
-	{"device/rename", req_rename},
-	{"device/remove", req_remove},
+	{"device/rename", req_rename, true},
+	{"device/remove", req_remove, true},
+	{"health", req_health, false},
 };
 
 static bool is_admin(struct fc_hub *hub, const struct fc_client *c)
@@ -223,6 +278,7 @@ void hub_bridge_request(struct fc_hub *hub, const struct fc_client *c, const cha
 	cJSON *data = cJSON_CreateObject();
 	char err[256] = "";
 	int rc = -1;
+	bool changes = true;
 	if (!cJSON_IsObject(req)) {
 		snprintf(err, sizeof err, "request body must be a JSON object");
 	} else if (vendor_request(hub, c, op, req, data, err, sizeof err, &rc)) {
@@ -234,8 +290,10 @@ void hub_bridge_request(struct fc_hub *hub, const struct fc_client *c, const cha
 				break;
 		if (i == sizeof requests / sizeof requests[0])
 			snprintf(err, sizeof err, "unknown request '%.64s'", op);
-		else
+		else {
 			rc = requests[i].fn(hub, req, data, err, sizeof err);
+			changes = requests[i].changes_devices;
+		}
 	}
 	if (rc != 0)
 		hub->stats.bad_requests++;
@@ -251,7 +309,7 @@ void hub_bridge_request(struct fc_hub *hub, const struct fc_client *c, const cha
 	hub_publish_json(hub, topic, resp, false);
 	if (rc != 0)
 		fc_hub_bridge_log(hub, FC_LOG_WARN, NULL, "bridge request %.64s failed: %s", op, err);
-	else
+	else if (changes)
 		hub_publish_devices(hub);
 	cJSON_Delete(resp);
 	cJSON_Delete(req);

@@ -17,6 +17,8 @@ struct fc_broker_ops {
 	int (*kick)(void *ctx, const char *client_id);
 	/* Wall-clock time in milliseconds since the epoch. */
 	int64_t (*now_ms)(void *ctx);
+	/* Optional (may be NULL): live heap bytes held by the host's own allocations, -1 if unknown. */
+	int64_t (*heap_bytes)(void *ctx);
 };
 
 struct fc_broker {
@@ -39,5 +41,9 @@ static inline int fc_broker_kick(const struct fc_broker *b, const char *client_i
 	return b->ops->kick(b->ctx, client_id);
 }
 static inline int64_t fc_broker_now_ms(const struct fc_broker *b) { return b->ops->now_ms(b->ctx); }
+static inline int64_t fc_broker_heap_bytes(const struct fc_broker *b)
+{
+	return b->ops->heap_bytes ? b->ops->heap_bytes(b->ctx) : -1;
+}
 
 #endif

@@ -516,8 +516,11 @@ struct fc_keystore *fc_keystore_open(const char *path, char *err, size_t errlen)
 	}
 	if (enable_wal(ks->db, path, err, errlen))
 		goto fail;
-	if (sqlite3_exec(ks->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
+	/* cache_size: SQLite's default 2 MiB page cache per connection filled with keystore pages and stayed
+	 * in the broker (about 0.8 KB per device at 1000 devices). Lookups are by key; the OS caches the
+	 * file anyway. */
+	if (sqlite3_exec(ks->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -256",
+			 NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "%s: cannot set pragmas: %s", path, sqlite3_errmsg(ks->db));
 		goto fail;
 	}
@@ -538,6 +541,8 @@ fail:
 	fc_keystore_close(ks);
 	return NULL;
 }
+
+int64_t fc_ks_memory_used(void) { return (int64_t)sqlite3_memory_used(); }
 
 void fc_keystore_close(struct fc_keystore *ks)
 {

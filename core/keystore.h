@@ -46,6 +46,8 @@ struct fc_account_row {
  * writes a one-line reason to err (if given). */
 struct fc_keystore *fc_keystore_open(const char *path, char *err, size_t errlen);
 void fc_keystore_close(struct fc_keystore *ks);
+/* Bytes SQLite holds in this process (all keystore handles together). */
+int64_t fc_ks_memory_used(void);
 int fc_keystore_schema_version(struct fc_keystore *ks);
 /* PRAGMA integrity_check == "ok" -> 0. */
 int fc_keystore_integrity_check(struct fc_keystore *ks);
