@@ -365,6 +365,47 @@ static const char *json_str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The device strings (struct fc_device): "" is shared, anything else is one exact-size block. */
+static const char no_str[] = "";
+
+static void dev_str_free(const char *s)
+{
+	if (s && s != no_str)
+		free((char *)s);
+}
+
+/* Sets *dst to the first max-1 characters of v. 1 if it changed, 0 if not, -1 out of memory (unchanged). */
+static int dev_str_set(const char **dst, const char *v, size_t max)
+{
+	size_t n = strnlen(v ? v : "", max - 1);
+	if (*dst && strncmp(*dst, v ? v : "", n) == 0 && (*dst)[n] == 0)
+		return 0;
+	const char *s = no_str;
+	if (n > 0) {
+		char *c = malloc(n + 1);
+		if (!c)
+			return -1;
+		memcpy(c, v, n);
+		c[n] = 0;
+		s = c;
+	}
+	dev_str_free(*dst);
+	*dst = s;
+	return 1;
+}
+
+static void dev_node_free(struct dev_node *n)
+{
+	struct fc_device *d = &n->d;
+	/* vid points into n->key */
+	dev_str_free(d->name);
+	dev_str_free(d->model);
+	dev_str_free(d->firmware);
+	dev_str_free(d->ip);
+	dev_str_free(d->client_id);
+	free(n);
+}
+
 /* Build an in-memory device from a keystore row. */
 static struct fc_device *load_row(struct fc_hub *hub, const struct fc_vendor *v, const struct fc_device_row *row)
 {
@@ -377,15 +418,15 @@ static struct fc_device *load_row(struct fc_hub *hub, const struct fc_vendor *v,
 	memcpy(n->key, key, klen + 1);
 	struct fc_device *d = &n->d;
 	d->vendor = v;
-	snprintf(d->vid, sizeof d->vid, "%s", row->vid);
-	snprintf(d->name, sizeof d->name, "%s", row->name);
-	const char *s;
-	if ((s = json_str(row->meta, "model")))
-		snprintf(d->model, sizeof d->model, "%s", s);
-	if ((s = json_str(row->meta, "firmware")))
-		snprintf(d->firmware, sizeof d->firmware, "%s", s);
-	if ((s = json_str(row->meta, "ip")))
-		snprintf(d->ip, sizeof d->ip, "%s", s);
+	d->vid = n->key + strlen(v->name) + 1; /* the key is "<vendor>\x1f<vid>" */
+	d->name = d->model = d->firmware = d->ip = d->client_id = no_str;
+	if (dev_str_set(&d->name, row->name, FC_DEV_NAME_MAX) < 0 ||
+	    dev_str_set(&d->model, json_str(row->meta, "model"), FC_DEV_INFO_MAX) < 0 ||
+	    dev_str_set(&d->firmware, json_str(row->meta, "firmware"), FC_DEV_INFO_MAX) < 0 ||
+	    dev_str_set(&d->ip, json_str(row->meta, "ip"), FC_DEV_INFO_MAX) < 0) {
+		dev_node_free(n);
+		return NULL;
+	}
 	const cJSON *x = cJSON_GetObjectItemCaseSensitive(row->meta, "exposes");
 	struct fc_exposes stored = {0};
 	if (x && fc_exposes_from_json(&stored, x) != 0)
@@ -519,7 +560,7 @@ void fc_hub_device_set_online(struct fc_hub *hub, struct fc_device *d, const str
 {
 	if (online && c) {
 		d->session = c->handle;
-		snprintf(d->client_id, sizeof d->client_id, "%s", c->id ? c->id : "");
+		dev_str_set(&d->client_id, c->id, FC_DEV_CLIENT_ID_MAX);
 	} else if (!online) {
 		d->session = NULL;
 	}
@@ -545,17 +586,13 @@ void fc_hub_device_set_info(struct fc_hub *hub, struct fc_device *d, const char 
 	cJSON *patch = cJSON_CreateObject();
 	struct {
 		const char *val, *key;
-		char *dst;
-		size_t cap;
-	} f[] = {{model, "model", d->model, sizeof d->model},
-		 {firmware, "firmware", d->firmware, sizeof d->firmware},
-		 {ip, "ip", d->ip, sizeof d->ip}};
+		const char **dst;
+	} f[] = {{model, "model", &d->model}, {firmware, "firmware", &d->firmware}, {ip, "ip", &d->ip}};
 	bool describe = false;
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-		if (!f[i].val || strncmp(f[i].dst, f[i].val, f[i].cap - 1) == 0)
+		if (!f[i].val || dev_str_set(f[i].dst, f[i].val, FC_DEV_INFO_MAX) != 1)
 			continue;
-		snprintf(f[i].dst, f[i].cap, "%s", f[i].val);
-		cJSON_AddStringToObject(patch, f[i].key, f[i].dst);
+		cJSON_AddStringToObject(patch, f[i].key, *f[i].dst);
 		describe |= i < 2; /* model and firmware appear in the HA device block */
 	}
 	if (cJSON_GetArraySize(patch) > 0)
@@ -614,6 +651,13 @@ void fc_hub_device_raw(struct fc_hub *hub, struct fc_device *d, const cJSON *raw
 	hub_publish_json(hub, topic, raw, false);
 }
 
+void fc_hub_device_raw_text(struct fc_hub *hub, struct fc_device *d, const char *json, size_t len)
+{
+	char topic[300];
+	hub_topic(hub, topic, sizeof topic, d->name, "raw");
+	fc_broker_publish(&hub->broker, topic, json, len, 0, false);
+}
+
 void *fc_hub_vendor_state(struct fc_hub *hub, const struct fc_vendor *v)
 {
 	for (size_t i = 0; i < hub->n_vendors; i++)
@@ -648,7 +692,7 @@ void hub_remove_device(struct fc_hub *hub, struct fc_device *d)
 	hub->n_devices--;
 	exposes_release(hub, &d->exposes);
 	cJSON_Delete(d->state);
-	free(n);
+	dev_node_free(n);
 	hub->devices_dirty = true;
 }
 
@@ -661,7 +705,8 @@ void hub_rename_device(struct fc_hub *hub, struct fc_device *d, const char *to)
 	hub_topic(hub, topic, sizeof topic, d->name, "availability");
 	hub_publish_str(hub, topic, "", true);
 	hub_index_name(hub, n, false);
-	snprintf(d->name, sizeof d->name, "%s", to);
+	if (dev_str_set(&d->name, to, FC_DEV_NAME_MAX) < 0)
+		fc_error("%s: out of memory renaming it to '%s'; the old name stays", d->name, to);
 	hub_index_name(hub, n, true);
 	hub_publish_availability(hub, d);
 	if (cJSON_GetArraySize(d->state) > 0)
@@ -733,6 +778,8 @@ struct fc_hub *fc_hub_new(const struct fc_broker *broker, const struct fc_config
 	return hub;
 }
 
+static void session_del(struct fc_hub *hub, struct session *s);
+
 void fc_hub_free(struct fc_hub *hub)
 {
 	if (!hub)
@@ -747,14 +794,11 @@ void fc_hub_free(struct fc_hub *hub)
 		HASH_DELETE(hh_key, hub->by_key, n);
 		exposes_release(hub, &n->d.exposes);
 		cJSON_Delete(n->d.state);
-		free(n);
+		dev_node_free(n);
 	}
 	struct session *s, *stmp;
 	HASH_ITER(hh, hub->sessions, s, stmp)
-	{
-		HASH_DEL(hub->sessions, s);
-		free(s);
-	}
+	session_del(hub, s);
 	for (size_t i = 0; i < hub->n_vendors; i++)
 		if (hub->vendors[i]->broker && hub->vendors[i]->broker->cleanup)
 			hub->vendors[i]->broker->cleanup(hub, hub->vstate[i]);
@@ -799,11 +843,26 @@ void fc_hub_stats(struct fc_hub *hub, struct fc_hub_stats *out) { *out = hub->st
 
 /* ---------------------------------------------------------------- sessions */
 
+/* A device's message comes with an ACL check and then the message event for the same client: the
+ * last session found answers the second lookup. */
 static struct session *session_find(struct fc_hub *hub, const void *handle)
 {
-	struct session *s = NULL;
+	struct session *s = hub->sess_last;
+	if (s && s->handle == handle)
+		return s;
+	s = NULL;
 	HASH_FIND_PTR(hub->sessions, &handle, s);
+	if (s)
+		hub->sess_last = s;
 	return s;
+}
+
+static void session_del(struct fc_hub *hub, struct session *s)
+{
+	if (hub->sess_last == s)
+		hub->sess_last = NULL;
+	HASH_DEL(hub->sessions, s);
+	free(s);
 }
 
 static struct session *session_add(struct fc_hub *hub, const struct fc_client *c)
@@ -868,10 +927,8 @@ enum fc_verdict fc_hub_on_auth(struct fc_hub *hub, const struct fc_client *c, co
 	/* Users and automations: Mosquitto's password_file decides. No fakecloud rights from an earlier
 	 * connection that had this handle may survive. */
 	struct session *stale = session_find(hub, c->handle);
-	if (stale) {
-		HASH_DEL(hub->sessions, stale);
-		free(stale);
-	}
+	if (stale)
+		session_del(hub, stale);
 	return FC_DEFER;
 }
 
@@ -890,8 +947,7 @@ void fc_hub_on_disconnect(struct fc_hub *hub, const struct fc_client *c)
 		if (s->dev && s->dev->session == c->handle)
 			fc_hub_device_set_online(hub, s->dev, NULL, false);
 	}
-	HASH_DEL(hub->sessions, s);
-	free(s);
+	session_del(hub, s);
 }
 
 /* ---------------------------------------------------------------- ACL */

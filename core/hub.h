@@ -22,17 +22,24 @@ struct fc_keystore;
 #define FC_INTERNAL_TOPIC_PREFIX "$fakecloud/internal/"
 #define FC_SETTING_INTERNAL_PASSWORD "internal_mqtt_password"
 
+#define FC_DEV_VID_MAX 128
+#define FC_DEV_NAME_MAX 128
+#define FC_DEV_INFO_MAX 64 /* model, firmware, ip */
+#define FC_DEV_CLIENT_ID_MAX 256
+
 struct fc_device {
 	const struct fc_vendor *vendor;
-	char vid[128];
-	char name[128];
-	char model[64];
-	char firmware[64];
-	char ip[64];
+	/* Strings owned by the hub, never NULL ("" when unknown), each allocated to its length; change them
+	 * only through the hub (fc_hub_device_set_info, rename). At most FC_DEV_*_MAX - 1 characters. */
+	const char *vid;
+	const char *name;
+	const char *model;
+	const char *firmware;
+	const char *ip;
 	bool online;
 	int64_t last_seen_ms;
 	const void *session;   /* handle of the client that made it online */
-	char client_id[256];   /* that client's id (for publish_to) */
+	const char *client_id; /* that client's id (for publish_to) */
 	struct fc_exposes exposes; /* read-only (shared by devices with the same list): fc_hub_device_set_exposes */
 	struct cJSON *state;   /* normalised state object, published retained on <base>/<name> */
 	void *vdata;           /* vendor per-device data */
@@ -90,6 +97,8 @@ void fc_hub_device_set_exposes(struct fc_hub *hub, struct fc_device *dev, const 
 void fc_hub_device_update_state(struct fc_hub *hub, struct fc_device *dev, const struct cJSON *patch);
 /* Publish a verified, decrypted device message on <base>/<name>/raw. */
 void fc_hub_device_raw(struct fc_hub *hub, struct fc_device *dev, const struct cJSON *raw);
+/* The same for a message that is already JSON text (published as given, len bytes). */
+void fc_hub_device_raw_text(struct fc_hub *hub, struct fc_device *dev, const char *json, size_t len);
 /* Log (fc_log) and publish on bridge/log. `dev` may be NULL. Never pass secrets. */
 void fc_hub_bridge_log(struct fc_hub *hub, enum fc_log_level level, const struct fc_device *dev, const char *fmt,
 		       ...) __attribute__((format(printf, 4, 5)));

@@ -52,6 +52,7 @@ struct fc_hub {
 	size_t n_devices;
 	struct shared_exposes *exposes_pool;
 	struct session *sessions;
+	struct session *sess_last; /* the last one session_find returned (hub.c) */
 	struct fc_rl *cmd_rl; /* core.command_rate per client connection */
 	long cmd_rate, cmd_burst;
 	bool devices_dirty;
