@@ -57,75 +57,100 @@ static void config_topic(struct fc_hub *hub, const struct fc_device *d, const st
 	snprintf(out, cap, "%s/%s/%s/%s/config", hub->ha_prefix, component(e), node, obj);
 }
 
+/* A topic below the device's state topic, written as "~<rest>" when the config carries "~". */
+static void add_dev_topic(cJSON *o, const char *key, bool tilde, const char *state_topic, const char *rest)
+{
+	char t[400];
+	snprintf(t, sizeof t, "%s%s", tilde ? "~" : state_topic, rest);
+	cJSON_AddStringToObject(o, key, t);
+}
+
+/* Consumers replace a "~" at the start or the end of every *_topic value (and availability topic), so
+ * "~" is only used when no topic written out in full, and no property in "~/set/<property>", could
+ * carry one there. Always true with the default base topic and fakecloud's property names. */
+static bool tilde_safe(const char *s, bool check_start)
+{
+	size_t n = strlen(s);
+	return n && s[n - 1] != '~' && !(check_start && s[0] == '~');
+}
+
+/* The config uses Home Assistant's discovery abbreviations (homeassistant/components/mqtt/abbreviations.py:
+ * ABBREVIATIONS, DEVICE_ABBREVIATIONS, ORIGIN_ABBREVIATIONS) and the "~" base topic, because Mosquitto
+ * keeps every retained config in memory. Expanded, it is the same config as with the long names.
+ *   ~ = fakecloud/<name>; stat_t "~"; cmd_t "~/set" or "~/set/<property>"
+ *   avty [{t: <base>/bridge/state}, {t: <base>/<name>/availability}] stay in full: older (Gson-based)
+ *   versions of openHAB's Home Assistant binding do not expand "~" inside availability entries. */
 static cJSON *entity_config(struct fc_hub *hub, const struct fc_device *d, const struct fc_expose *e)
 {
-	char node[200], buf[512], state_topic[300];
+	char node[200], buf[512], state_topic[300], bridge_state[300], dev_avail[320];
 	node_id(d, node, sizeof node);
 	hub_topic(hub, state_topic, sizeof state_topic, d->name, NULL);
+	snprintf(bridge_state, sizeof bridge_state, "%s/bridge/state", hub->base);
+	hub_topic(hub, dev_avail, sizeof dev_avail, d->name, "availability");
+	bool tilde = tilde_safe(bridge_state, true) && tilde_safe(dev_avail, true) && tilde_safe(e->property, false);
 	cJSON *o = cJSON_CreateObject();
 	if (!o)
 		return NULL;
+	if (tilde)
+		cJSON_AddStringToObject(o, "~", state_topic);
 	cJSON_AddStringToObject(o, "name", e->label[0] ? e->label : e->property);
 	snprintf(buf, sizeof buf, "%s_%s", node, e->property);
-	cJSON_AddStringToObject(o, "unique_id", buf);
+	cJSON_AddStringToObject(o, "uniq_id", buf);
 	snprintf(buf, sizeof buf, "%s_%s", d->name, e->property);
 	char obj[256];
 	sanitize(obj, sizeof obj, buf);
-	cJSON_AddStringToObject(o, "object_id", obj);
-	cJSON_AddStringToObject(o, "state_topic", state_topic);
-	snprintf(buf, sizeof buf, "{{ value_json['%s'] }}", e->property);
-	cJSON_AddStringToObject(o, "value_template", buf);
+	cJSON_AddStringToObject(o, "obj_id", obj);
+	add_dev_topic(o, "stat_t", tilde, state_topic, "");
+	snprintf(buf, sizeof buf, "{{value_json['%s']}}", e->property);
+	cJSON_AddStringToObject(o, "val_tpl", buf);
 
-	cJSON *av = cJSON_AddArrayToObject(o, "availability");
+	cJSON *av = cJSON_AddArrayToObject(o, "avty");
 	cJSON *a1 = cJSON_CreateObject(), *a2 = cJSON_CreateObject();
-	snprintf(buf, sizeof buf, "%s/bridge/state", hub->base);
-	cJSON_AddStringToObject(a1, "topic", buf);
-	hub_topic(hub, buf, sizeof buf, d->name, "availability");
-	cJSON_AddStringToObject(a2, "topic", buf);
+	cJSON_AddStringToObject(a1, "t", bridge_state);
+	cJSON_AddStringToObject(a2, "t", dev_avail);
 	cJSON_AddItemToArray(av, a1);
 	cJSON_AddItemToArray(av, a2);
-	cJSON_AddStringToObject(o, "availability_mode", "all");
+	cJSON_AddStringToObject(o, "avty_mode", "all");
 
-	cJSON *dev = cJSON_AddObjectToObject(o, "device");
-	cJSON *ids = cJSON_AddArrayToObject(dev, "identifiers");
+	cJSON *dev = cJSON_AddObjectToObject(o, "dev");
+	cJSON *ids = cJSON_AddArrayToObject(dev, "ids");
 	cJSON_AddItemToArray(ids, cJSON_CreateString(node));
 	cJSON_AddStringToObject(dev, "name", d->name);
-	cJSON_AddStringToObject(dev, "manufacturer", d->vendor->manufacturer ? d->vendor->manufacturer : d->vendor->title);
+	cJSON_AddStringToObject(dev, "mf", d->vendor->manufacturer ? d->vendor->manufacturer : d->vendor->title);
 	if (d->model[0])
-		cJSON_AddStringToObject(dev, "model", d->model);
+		cJSON_AddStringToObject(dev, "mdl", d->model);
 	if (d->firmware[0])
-		cJSON_AddStringToObject(dev, "sw_version", d->firmware);
-	cJSON_AddStringToObject(dev, "via_device", "fakecloud_bridge");
-	cJSON *origin = cJSON_AddObjectToObject(o, "origin");
+		cJSON_AddStringToObject(dev, "sw", d->firmware);
+	cJSON_AddStringToObject(dev, "via_device", "fakecloud_bridge"); /* has no abbreviation */
+	cJSON *origin = cJSON_AddObjectToObject(o, "o");
 	cJSON_AddStringToObject(origin, "name", "fakecloud");
-	cJSON_AddStringToObject(origin, "sw_version", FC_VERSION);
+	cJSON_AddStringToObject(origin, "sw", FC_VERSION);
 
 	if (e->unit[0])
-		cJSON_AddStringToObject(o, "unit_of_measurement", e->unit);
+		cJSON_AddStringToObject(o, "unit_of_meas", e->unit);
 	if (e->device_class[0])
-		cJSON_AddStringToObject(o, "device_class", e->device_class);
+		cJSON_AddStringToObject(o, "dev_cla", e->device_class);
 	if (e->state_class[0])
-		cJSON_AddStringToObject(o, "state_class", e->state_class);
+		cJSON_AddStringToObject(o, "stat_cla", e->state_class);
 	if (e->category[0])
-		cJSON_AddStringToObject(o, "entity_category", e->category);
+		cJSON_AddStringToObject(o, "ent_cat", e->category);
 
-	char set_topic[300];
-	hub_topic(hub, set_topic, sizeof set_topic, d->name, "set");
 	const char *comp = component(e);
 	if (strcmp(comp, "switch") == 0) {
-		cJSON_AddStringToObject(o, "command_topic", set_topic);
+		add_dev_topic(o, "cmd_t", tilde, state_topic, "/set");
 		snprintf(buf, sizeof buf, "{\"%s\":\"%s\"}", e->property, e->value_on);
-		cJSON_AddStringToObject(o, "payload_on", buf);
+		cJSON_AddStringToObject(o, "pl_on", buf);
 		snprintf(buf, sizeof buf, "{\"%s\":\"%s\"}", e->property, e->value_off);
-		cJSON_AddStringToObject(o, "payload_off", buf);
-		cJSON_AddStringToObject(o, "state_on", e->value_on);
-		cJSON_AddStringToObject(o, "state_off", e->value_off);
+		cJSON_AddStringToObject(o, "pl_off", buf);
+		cJSON_AddStringToObject(o, "stat_on", e->value_on);
+		cJSON_AddStringToObject(o, "stat_off", e->value_off);
 	} else if (strcmp(comp, "binary_sensor") == 0) {
-		cJSON_AddStringToObject(o, "payload_on", e->value_on);
-		cJSON_AddStringToObject(o, "payload_off", e->value_off);
+		cJSON_AddStringToObject(o, "pl_on", e->value_on);
+		cJSON_AddStringToObject(o, "pl_off", e->value_off);
 	} else if (e->access & FC_ACCESS_SET) {
-		snprintf(buf, sizeof buf, "%s/%s", set_topic, e->property);
-		cJSON_AddStringToObject(o, "command_topic", buf);
+		char rest[64];
+		snprintf(rest, sizeof rest, "/set/%s", e->property);
+		add_dev_topic(o, "cmd_t", tilde, state_topic, rest);
 		if (e->type == FC_EXPOSE_NUMERIC) {
 			if (e->has_min)
 				cJSON_AddNumberToObject(o, "min", e->min);
@@ -136,7 +161,7 @@ static cJSON *entity_config(struct fc_hub *hub, const struct fc_device *d, const
 		}
 	}
 	if (e->type == FC_EXPOSE_ENUM && (e->access & FC_ACCESS_SET)) {
-		cJSON *opts = cJSON_AddArrayToObject(o, "options");
+		cJSON *opts = cJSON_AddArrayToObject(o, "ops");
 		for (size_t i = 0; i < e->n_values; i++)
 			cJSON_AddItemToArray(opts, cJSON_CreateString(e->values[i]));
 	}

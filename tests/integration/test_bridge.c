@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "harness/harness.h"
+#include "unit/ha_discovery.h"
 #include "unit/t.h"
 
 #define WAIT 5000
@@ -67,11 +68,17 @@ int main(void)
 	CHECK(fc_mq_publish(dev, "fctest/dev1/hello", "{\"model\":\"T1000\",\"firmware\":\"2.0.1\"}", 1, false) == 0);
 	CHECK(payload_is(admin, "fakecloud/fctest_dev1/availability", "online"));
 
-	/* discovery: retained entries derived from exposes */
-	CHECK(fc_mq_wait_payload(admin, "homeassistant/switch/fakecloud_fctest_dev1/state/config",
-				 "\"command_topic\":\"fakecloud/fctest_dev1/set\"", WAIT, &msg));
+	/* discovery: retained entries derived from exposes, in Home Assistant's short form (abbreviated
+	 * keys, "~" base topic); checked as Home Assistant reads them */
+	CHECK(fc_mq_wait_payload(admin, "homeassistant/switch/fakecloud_fctest_dev1/state/config", "T1000", WAIT, &msg));
 	if (msg.payload) {
-		CHECK(strstr(msg.payload, "\"model\":\"T1000\"") != NULL);
+		CHECK(ha_has(msg.payload, "command_topic", "fakecloud/fctest_dev1/set"));
+		CHECK(ha_has(msg.payload, "state_topic", "fakecloud/fctest_dev1"));
+		CHECK(ha_has(msg.payload, "availability.0.topic", "fakecloud/bridge/state"));
+		CHECK(ha_has(msg.payload, "availability.1.topic", "fakecloud/fctest_dev1/availability"));
+		CHECK(ha_has(msg.payload, "device.model", "T1000"));
+		CHECK(ha_has(msg.payload, "device.sw_version", "2.0.1"));
+		CHECK(strstr(msg.payload, "\"cmd_t\":\"~/set\"") != NULL);
 		fc_mq_msg_free(&msg);
 	}
 	CHECK(fc_mq_wait(admin, "homeassistant/sensor/fakecloud_fctest_dev1/power/config", WAIT, NULL));
@@ -82,6 +89,8 @@ int main(void)
 				       WAIT, &msg));
 	if (ha && msg.payload) {
 		CHECK(msg.retain);
+		CHECK(ha_has(msg.payload, "command_topic", "fakecloud/fctest_dev1/set/brightness"));
+		CHECK(ha_has(msg.payload, "max", "255"));
 		fc_mq_msg_free(&msg);
 	}
 
@@ -169,6 +178,15 @@ int main(void)
 		fc_mq_msg_free(&msg);
 	}
 	CHECK(payload_is(admin, "fakecloud/lamp/availability", "online"));
+	/* the same Home Assistant entity, now pointing at the new name's topics */
+	CHECK(fc_mq_wait_payload(admin, "homeassistant/switch/fakecloud_fctest_dev1/state/config", "fakecloud/lamp", WAIT,
+				 &msg));
+	if (msg.payload) {
+		CHECK(ha_has(msg.payload, "command_topic", "fakecloud/lamp/set"));
+		CHECK(ha_has(msg.payload, "availability.1.topic", "fakecloud/lamp/availability"));
+		CHECK(ha_has(msg.payload, "unique_id", "fakecloud_fctest_dev1_state"));
+		fc_mq_msg_free(&msg);
+	}
 	CHECK(fc_mq_publish(admin, "fakecloud/lamp/set", "{\"state\":\"ON\"}", 1, false) == 0);
 	CHECK(fc_mq_wait_payload(dev, "fctest/dev1/cmd", "{\"state\":\"ON\"}", WAIT, NULL));
 	CHECK(fc_mq_publish(admin, "fakecloud/bridge/request/device/rename", "{\"from\":\"nope\",\"to\":\"x\"}", 1,

@@ -10,6 +10,7 @@
 #include "core/keystore.h"
 #include "harness/harness.h"
 #include "sim/meross_sim.h"
+#include "unit/ha_discovery.h"
 #include "unit/t.h"
 
 #define WAIT 8000
@@ -40,6 +41,16 @@ static struct meross_sim *sim(enum meross_sim_kind kind, const char *uuid, const
 static bool see(struct fc_mq *m, const char *topic, const char *needle)
 {
 	return fc_mq_wait_payload(m, topic, needle, WAIT, NULL);
+}
+
+/* Wait for a Home Assistant config on topic containing needle; expanded as Home Assistant reads it,
+ * `path` must be `want`. */
+static bool see_ha(struct fc_mq *m, const char *topic, const char *needle, const char *path, const char *want)
+{
+	struct fc_mq_msg msg = {0};
+	bool ok = fc_mq_wait_payload(m, topic, needle, WAIT, &msg) && ha_has(msg.payload, path, want);
+	fc_mq_msg_free(&msg);
+	return ok;
 }
 
 static bool wait_onoff(struct meross_sim *s, int ch, int want)
@@ -86,7 +97,20 @@ int main(void)
 	CHECK(meross_sim_wait_count(plug, "GET", "Appliance.System.All", 1, WAIT));
 	CHECK(meross_sim_wait_count(plug, "GET", "Appliance.System.Ability", 1, WAIT));
 	CHECK(meross_sim_wait_counter(plug, MSC_TIME_SETS, 1, WAIT));
-	CHECK(see(admin, "homeassistant/switch/fakecloud_meross_" PLUG_UUID "/state/config", "\"model\":\"mss110\""));
+	struct fc_mq_msg cfg = {0};
+	CHECK(fc_mq_wait_payload(admin, "homeassistant/switch/fakecloud_meross_" PLUG_UUID "/state/config", "mss110", WAIT,
+				 &cfg));
+	if (cfg.payload) {
+		CHECK(ha_has(cfg.payload, "device.model", "mss110"));
+		CHECK(ha_has(cfg.payload, "device.manufacturer", "Meross"));
+		CHECK(ha_has(cfg.payload, "command_topic", "fakecloud/meross_" PLUG_UUID "/set"));
+		CHECK(ha_has(cfg.payload, "state_topic", "fakecloud/meross_" PLUG_UUID));
+		CHECK(ha_has(cfg.payload, "availability.1.topic", "fakecloud/meross_" PLUG_UUID "/availability"));
+		CHECK(ha_has(cfg.payload, "unique_id", "fakecloud_meross_" PLUG_UUID "_state"));
+		/* Mosquitto keeps every retained config in memory: 860 bytes with long keys, 713 short */
+		CHECK(cfg.len < 760);
+		fc_mq_msg_free(&cfg);
+	}
 	CHECK(see(admin, "fakecloud/bridge/devices", "\"model\":\"mss110\""));
 	usleep(2500 * 1000); /* longer than three bind retries: a bound device does not retry */
 	CHECK_INT(meross_sim_counter(plug, MSC_SETACK_OK), 1);
@@ -148,7 +172,8 @@ int main(void)
 	CHECK(strip && meross_sim_wait_bound(strip, WAIT));
 	CHECK(strip && meross_sim_wait_counter(strip, MSC_CONSUMPTION_CONFIG_REPLIES, 1, WAIT));
 	CHECK(see(admin, "homeassistant/switch/fakecloud_meross_" STRIP_UUID "/state_l3/config", "state_l3"));
-	CHECK(see(admin, "homeassistant/sensor/fakecloud_meross_" STRIP_UUID "/power/config", "\"unit_of_measurement\":\"W\""));
+	CHECK(see_ha(admin, "homeassistant/sensor/fakecloud_meross_" STRIP_UUID "/power/config", "\"W\"",
+		     "unit_of_measurement", "W"));
 	CHECK(see(admin, "fakecloud/meross_" STRIP_UUID, "\"voltage\""));
 	CHECK(fc_mq_publish(admin, "fakecloud/meross_" STRIP_UUID "/set", "{\"state_l2\":\"ON\"}", 1, false) == 0);
 	CHECK(strip && wait_onoff(strip, 2, 1));
@@ -164,7 +189,8 @@ int main(void)
 	/* ---- a bulb ---- */
 	struct meross_sim *bulb = sim(MEROSS_SIM_BULB, BULB_UUID, "34:29:8f:1a:4b:07", USER_ID, KEY, NULL);
 	CHECK(bulb && meross_sim_wait_bound(bulb, WAIT));
-	CHECK(see(admin, "homeassistant/number/fakecloud_meross_" BULB_UUID "/brightness/config", "brightness"));
+	CHECK(see_ha(admin, "homeassistant/number/fakecloud_meross_" BULB_UUID "/brightness/config", "brightness",
+		     "command_topic", "fakecloud/meross_" BULB_UUID "/set/brightness"));
 	CHECK(fc_mq_publish(admin, "fakecloud/meross_" BULB_UUID "/set", "{\"brightness\":40,\"color\":\"#ff0000\"}", 1,
 			    false) == 0);
 	CHECK(see(admin, "fakecloud/meross_" BULB_UUID, "\"brightness\":40"));
@@ -191,8 +217,8 @@ int main(void)
 	/* its sub-devices are devices of their own */
 	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_SENSOR_ID "/availability", "online"));
 	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID "/availability", "online"));
-	CHECK(see(admin, "homeassistant/sensor/fakecloud_meross_" MEROSS_SIM_SENSOR_ID "/temperature/config",
-		  "\"unit_of_measurement\":\"°C\""));
+	CHECK(see_ha(admin, "homeassistant/sensor/fakecloud_meross_" MEROSS_SIM_SENSOR_ID "/temperature/config",
+		     "\"°C\"", "unit_of_measurement", "°C"));
 	CHECK(see(admin, "homeassistant/number/fakecloud_meross_" MEROSS_SIM_VALVE_ID "/target_temperature/config",
 		  "target_temperature"));
 	CHECK(see(admin, "fakecloud/meross_" MEROSS_SIM_VALVE_ID, "\"local_temperature\""));

@@ -12,6 +12,7 @@
 #include "core/crypto.h"
 #include "harness/harness.h"
 #include "sim/tuya_sim.h"
+#include "unit/ha_discovery.h"
 #include "unit/t.h"
 #include "vendors/tuya/codec.h"
 
@@ -57,6 +58,16 @@ static struct tuya_sim *start_sim(const char *uuid, const char *auth, int pv, co
 static bool see(struct fc_mq *m, const char *topic, const char *needle)
 {
 	return fc_mq_wait_payload(m, topic, needle, WAIT, NULL);
+}
+
+/* Wait for a Home Assistant config on topic containing needle; expanded as Home Assistant reads it,
+ * `path` must be `want`. */
+static bool see_ha(struct fc_mq *m, const char *topic, const char *needle, const char *path, const char *want)
+{
+	struct fc_mq_msg msg = {0};
+	bool ok = fc_mq_wait_payload(m, topic, needle, WAIT, &msg) && ha_has(msg.payload, path, want);
+	fc_mq_msg_free(&msg);
+	return ok;
 }
 
 /* The simulator's DPs contain `needle` within the wait. */
@@ -147,8 +158,10 @@ int main(void)
 	CHECK(state.payload && strstr(state.payload, "\"power_on_behavior\":\"memory\""));
 	CHECK(state.payload && strstr(state.payload, "\"state\":\"OFF\""));
 	fc_mq_msg_free(&state);
-	CHECK(see(admin, "homeassistant/switch/fakecloud_tuya_" PLUG_UUID "/state/config", "\"name\""));
-	CHECK(see(admin, "homeassistant/sensor/fakecloud_tuya_" PLUG_UUID "/voltage/config", "\"unit_of_measurement\":\"V\""));
+	CHECK(see_ha(admin, "homeassistant/switch/fakecloud_tuya_" PLUG_UUID "/state/config", "\"name\"", "command_topic",
+		     "fakecloud/plug/set"));
+	CHECK(see_ha(admin, "homeassistant/sensor/fakecloud_tuya_" PLUG_UUID "/voltage/config", "\"V\"",
+		     "unit_of_measurement", "V"));
 
 	/* device-side change */
 	CHECK_INT(tuya_sim_set_dps(plug, "{\"1\":true,\"19\":1234}"), 0);

@@ -9,6 +9,7 @@
 #include "core/keystore.h"
 #include "core/log.h"
 #include "core/vendor.h"
+#include "unit/ha_discovery.h"
 #include "unit/t.h"
 
 extern const struct fc_vendor fctest_vendor;
@@ -178,25 +179,59 @@ int main(void)
 	const struct rec *sw = last("homeassistant/switch/fakecloud_fctest_dev1/state/config");
 	CHECK(sw && sw->retain);
 	if (sw) {
-		cJSON *j = cJSON_Parse(sw->payload);
-		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "command_topic")), "fakecloud/fctest_dev1/set");
-		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "state_topic")), "fakecloud/fctest_dev1");
-		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "payload_on")), "{\"state\":\"ON\"}");
-		cJSON *dev = cJSON_GetObjectItem(j, "device");
-		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(dev, "model")), "T1");
-		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(dev, "sw_version")), "1.2.3");
-		cJSON *av = cJSON_GetObjectItem(j, "availability");
-		CHECK_INT(cJSON_GetArraySize(av), 2);
-		CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(av, 1), "topic")),
-			  "fakecloud/fctest_dev1/availability");
+		/* sent in Home Assistant's short form: abbreviated keys, "~" = the device's state topic */
+		CHECK(strstr(sw->payload, "\"~\":\"fakecloud/fctest_dev1\"") && strstr(sw->payload, "\"stat_t\":\"~\"") &&
+		      strstr(sw->payload, "\"cmd_t\":\"~/set\"") && !strstr(sw->payload, "_topic\""));
+		cJSON *j = ha_config(sw->payload);
+		CHECK(j != NULL);
+		CHECK(ha_unknown_key(j) == NULL);
+		CHECK_STR(ha_get(j, "name"), "state");
+		CHECK_STR(ha_get(j, "unique_id"), "fakecloud_fctest_dev1_state");
+		CHECK_STR(ha_get(j, "object_id"), "fctest_dev1_state");
+		CHECK_STR(ha_get(j, "command_topic"), "fakecloud/fctest_dev1/set");
+		CHECK_STR(ha_get(j, "state_topic"), "fakecloud/fctest_dev1");
+		CHECK_STR(ha_get(j, "value_template"), "{{value_json['state']}}");
+		CHECK_STR(ha_get(j, "payload_on"), "{\"state\":\"ON\"}");
+		CHECK_STR(ha_get(j, "payload_off"), "{\"state\":\"OFF\"}");
+		CHECK_STR(ha_get(j, "state_on"), "ON");
+		CHECK_STR(ha_get(j, "state_off"), "OFF");
+		CHECK_STR(ha_get(j, "device.identifiers.0"), "fakecloud_fctest_dev1");
+		CHECK_STR(ha_get(j, "device.name"), "fctest_dev1");
+		CHECK(ha_get(j, "device.manufacturer") != NULL);
+		CHECK_STR(ha_get(j, "device.model"), "T1");
+		CHECK_STR(ha_get(j, "device.sw_version"), "1.2.3");
+		CHECK_STR(ha_get(j, "device.via_device"), "fakecloud_bridge");
+		CHECK_STR(ha_get(j, "origin.name"), "fakecloud");
+		CHECK(ha_get(j, "origin.sw_version") != NULL);
+		CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "availability")), 2);
+		CHECK_STR(ha_get(j, "availability.0.topic"), "fakecloud/bridge/state");
+		CHECK_STR(ha_get(j, "availability.1.topic"), "fakecloud/fctest_dev1/availability");
+		CHECK_STR(ha_get(j, "availability_mode"), "all");
 		cJSON_Delete(j);
 	}
 	const struct rec *num = last("homeassistant/number/fakecloud_fctest_dev1/brightness/config");
-	CHECK(num && strstr(num->payload, "\"max\":255") && strstr(num->payload, "fakecloud/fctest_dev1/set/brightness"));
+	CHECK(num && ha_has(num->payload, "command_topic", "fakecloud/fctest_dev1/set/brightness"));
+	CHECK(num && ha_has(num->payload, "state_topic", "fakecloud/fctest_dev1"));
+	CHECK(num && ha_has(num->payload, "min", "0") && ha_has(num->payload, "max", "255") &&
+	      ha_has(num->payload, "step", "1"));
 	const struct rec *sen = last("homeassistant/sensor/fakecloud_fctest_dev1/power/config");
-	CHECK(sen && strstr(sen->payload, "\"unit_of_measurement\":\"W\"") && strstr(sen->payload, "\"device_class\":\"power\""));
+	CHECK(sen && ha_has(sen->payload, "unit_of_measurement", "W") && ha_has(sen->payload, "device_class", "power") &&
+	      ha_has(sen->payload, "state_class", "measurement"));
+	CHECK(sen && ha_has(sen->payload, "value_template", "{{value_json['power']}}"));
+	if (sen) { /* read-only: no command topic */
+		cJSON *j = ha_config(sen->payload);
+		CHECK(j && !cJSON_GetObjectItem(j, "command_topic"));
+		cJSON_Delete(j);
+	}
 	const struct rec *sel = last("homeassistant/select/fakecloud_fctest_dev1/mode/config");
-	CHECK(sel && strstr(sel->payload, "\"options\":[\"auto\",\"eco\",\"boost\"]"));
+	CHECK(sel && ha_has(sel->payload, "command_topic", "fakecloud/fctest_dev1/set/mode"));
+	if (sel) {
+		cJSON *j = ha_config(sel->payload);
+		char *opts = j ? cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "options")) : NULL;
+		CHECK_STR(opts, "[\"auto\",\"eco\",\"boost\"]");
+		free(opts);
+		cJSON_Delete(j);
+	}
 	CHECK_INT(count_prefix("homeassistant/"), 4);
 
 	rec_clear();
@@ -279,7 +314,12 @@ int main(void)
 	CHECK(last("fakecloud/desk lamp/availability") && strcmp(last("fakecloud/desk lamp/availability")->payload, "online") == 0);
 	CHECK(last("fakecloud/desk lamp") && strstr(last("fakecloud/desk lamp")->payload, "\"state\":\"ON\""));
 	sw = last("homeassistant/switch/fakecloud_fctest_dev1/state/config");
-	CHECK(sw && strstr(sw->payload, "\"command_topic\":\"fakecloud/desk lamp/set\""));
+	CHECK(sw && ha_has(sw->payload, "command_topic", "fakecloud/desk lamp/set"));
+	CHECK(sw && ha_has(sw->payload, "state_topic", "fakecloud/desk lamp"));
+	CHECK(sw && ha_has(sw->payload, "availability.1.topic", "fakecloud/desk lamp/availability"));
+	CHECK(sw && ha_has(sw->payload, "device.name", "desk lamp"));
+	CHECK(sw && ha_has(sw->payload, "unique_id", "fakecloud_fctest_dev1_state")); /* the entity stays the same */
+	CHECK(sw && ha_has(sw->payload, "object_id", "desk_lamp_state"));
 	struct fc_device_row row;
 	CHECK_INT(fc_ks_device_get_by_name(ks, "desk lamp", &row), FC_KS_OK);
 	fc_device_row_free(&row);
@@ -361,6 +401,37 @@ int main(void)
 	fc_hub_stop(hub);
 	CHECK(last("fakecloud/bridge/state") && strcmp(last("fakecloud/bridge/state")->payload, "offline") == 0);
 	fc_hub_free(hub);
+	fc_keystore_close(ks);
+	free(cfg);
+	rec_clear();
+
+	/* --- a base topic starting with '~' would be taken for Home Assistant's "~": topics go in full --- */
+	cfg = calloc(1, sizeof *cfg);
+	fc_config_init(cfg, fc_vendor_config_tables(fc_vendors));
+	CHECK_INT(fc_config_set(cfg, "core", "base_topic", "~fc", err, sizeof err), 0);
+	ks = fc_keystore_open(":memory:", err, sizeof err);
+	CHECK(ks != NULL);
+	sec = cJSON_CreateObject();
+	cJSON_AddStringToObject(sec, "password", "s3cret-device-password");
+	CHECK_INT(fc_ks_device_put(ks, "fctest", "dev1", "", sec, NULL), FC_KS_OK);
+	cJSON_Delete(sec);
+	hub = fc_hub_new(&b, cfg, ks, fc_vendors, err, sizeof err);
+	CHECK(hub != NULL);
+	if (hub) {
+		fc_hub_on_tick(hub);
+		CHECK_INT(fc_hub_on_auth(hub, &dev1, "dev1", "s3cret-device-password"), FC_ALLOW);
+		msg(hub, &dev1, "fctest/dev1/hello", "{}");
+		sw = last("homeassistant/switch/fakecloud_fctest_dev1/state/config");
+		CHECK(sw && !strstr(sw->payload, "\"~\":"));
+		CHECK(sw && ha_has(sw->payload, "command_topic", "~fc/fctest_dev1/set"));
+		CHECK(sw && ha_has(sw->payload, "state_topic", "~fc/fctest_dev1"));
+		CHECK(sw && ha_has(sw->payload, "availability.0.topic", "~fc/bridge/state"));
+		CHECK(sw && ha_has(sw->payload, "availability.1.topic", "~fc/fctest_dev1/availability"));
+		num = last("homeassistant/number/fakecloud_fctest_dev1/brightness/config");
+		CHECK(num && ha_has(num->payload, "command_topic", "~fc/fctest_dev1/set/brightness"));
+		fc_hub_stop(hub);
+		fc_hub_free(hub);
+	}
 	fc_keystore_close(ks);
 	free(cfg);
 	rec_clear();
