@@ -247,7 +247,11 @@ static int req_health(struct fc_hub *hub, const cJSON *req, cJSON *data, char *e
 	size_t online = 0;
 	for (struct dev_node *n = hub->by_key; n; n = n->hh_key.next)
 		online += n->d.online;
-	cJSON_AddTrueToObject(data, "healthy");
+	/* Healthy = the keystore answers (every login and command needs it). */
+	bool ks_ok = fc_keystore_schema_version(hub->ks) > 0;
+	cJSON_AddBoolToObject(data, "healthy", ks_ok);
+	if (!ks_ok)
+		cJSON_AddStringToObject(data, "problem", "the keystore does not answer (see the broker log)");
 	cJSON_AddNumberToObject(data, "devices", (double)hub->n_devices);
 	cJSON_AddNumberToObject(data, "online", (double)online);
 	cJSON *m = cJSON_AddObjectToObject(data, "memory");
