@@ -464,6 +464,20 @@ static int load_cb(void *ctx, const struct fc_device_row *row)
 }
 
 /* (Re)load one device from the keystore: used after the CLI or httpd changed it. */
+/* Model, firmware and ip as another process stored them (fakecloud-httpd's Tuya activation stores the
+ * device's ip): the hub's copy follows, so the device's next login does not write them again. */
+static void refresh_info(struct fc_hub *hub, struct fc_device *d, const cJSON *meta)
+{
+	const char *model = json_str(meta, "model"), *firmware = json_str(meta, "firmware"), *ip = json_str(meta, "ip");
+	bool described = (model && dev_str_set(&d->model, model, FC_DEV_INFO_MAX) == 1) |
+			 (firmware && dev_str_set(&d->firmware, firmware, FC_DEV_INFO_MAX) == 1);
+	bool moved = ip && dev_str_set(&d->ip, ip, FC_DEV_INFO_MAX) == 1;
+	if (described || moved)
+		hub->devices_dirty = true;
+	if (described && hub->started)
+		hub_discovery_publish(hub, d, NULL);
+}
+
 void hub_reload_device(struct fc_hub *hub, const struct fc_vendor *v, const char *vid)
 {
 	struct fc_device *old = fc_hub_device(hub, v, vid);
@@ -472,6 +486,8 @@ void hub_reload_device(struct fc_hub *hub, const struct fc_vendor *v, const char
 	bool gone = rc == FC_KS_NOTFOUND || (rc == FC_KS_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row.meta, "removed")));
 	if (rc != FC_KS_OK && rc != FC_KS_NOTFOUND)
 		return;
+	if (old && !gone && rc == FC_KS_OK)
+		refresh_info(hub, old, row.meta);
 	if (old && gone) {
 		hub_remove_device(hub, old);
 	} else if (old && rc == FC_KS_OK && strcmp(old->name, row.name) != 0) {

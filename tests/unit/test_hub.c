@@ -305,6 +305,24 @@ int main(void)
 	fc_hub_on_tick(hub);
 	CHECK(last("fakecloud/bridge/devices") == NULL);
 
+	/* --- another process stored new info (fakecloud-httpd's Tuya activation stores the ip): the hub's
+	 * copy follows device-changed, so the same ip from the device's next login writes nothing --- */
+	cJSON *ipatch = cJSON_CreateObject();
+	cJSON_AddStringToObject(ipatch, "ip", "10.1.2.3");
+	CHECK_INT(fc_ks_device_merge_meta(ks, "fctest", "dev2", ipatch), FC_KS_OK);
+	cJSON_Delete(ipatch);
+	rec_clear();
+	fake_now += 1000;
+	msg(hub, &intl, "$fakecloud/internal/core/device-changed", "{\"vendor\":\"fctest\",\"vid\":\"dev2\"}");
+	fc_hub_on_tick(hub);
+	devs = last("fakecloud/bridge/devices");
+	CHECK(devs && strstr(devs->payload, "\"ip\":\"10.1.2.3\""));
+	rec_clear();
+	fake_now += 1000;
+	fc_hub_device_set_info(hub, fc_hub_device_by_name(hub, "fctest_dev2"), NULL, NULL, "10.1.2.3");
+	fc_hub_on_tick(hub);
+	CHECK(last("fakecloud/bridge/devices") == NULL);
+
 	/* --- rename --- */
 	rec_clear();
 	msg(hub, &user, "fakecloud/bridge/request/device/rename", "{\"from\":\"fctest_dev1\",\"to\":\"desk lamp\",\"transaction\":7}");
