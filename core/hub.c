@@ -469,8 +469,9 @@ static int load_cb(void *ctx, const struct fc_device_row *row)
 static void refresh_info(struct fc_hub *hub, struct fc_device *d, const cJSON *meta)
 {
 	const char *model = json_str(meta, "model"), *firmware = json_str(meta, "firmware"), *ip = json_str(meta, "ip");
-	bool described = (model && dev_str_set(&d->model, model, FC_DEV_INFO_MAX) == 1) |
-			 (firmware && dev_str_set(&d->firmware, firmware, FC_DEV_INFO_MAX) == 1);
+	bool described = model && dev_str_set(&d->model, model, FC_DEV_INFO_MAX) == 1;
+	if (firmware && dev_str_set(&d->firmware, firmware, FC_DEV_INFO_MAX) == 1)
+		described = true;
 	bool moved = ip && dev_str_set(&d->ip, ip, FC_DEV_INFO_MAX) == 1;
 	if (described || moved)
 		hub->devices_dirty = true;
