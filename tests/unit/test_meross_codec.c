@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/crypto.h"
+#include "core/hub_internal.h"
 #include "t.h"
 #include "vendors/meross/codec.h"
 
@@ -403,7 +404,7 @@ static void test_round_trip(void)
 	CHECK_INT(m.timestamp, 1714061186);
 	CHECK_INT(m.timestamp_ms, 123);
 	CHECK_INT(m.payload_version, 1);
-	CHECK(cJSON_IsObject(m.header));
+	CHECK(m.header == NULL); /* read without a tree (strict JSON, no escapes in the header) */
 	const cJSON *tx = cJSON_GetObjectItemCaseSensitive(m.payload, "togglex");
 	CHECK(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(tx, "onoff")));
 	CHECK_INT(meross_msg_verify(&m, KEY, strlen(KEY)), 1);
@@ -713,6 +714,336 @@ static void test_parse_rejects(void)
 	free(big);
 }
 
+/* ---- /raw text: the device's bytes without header.sign (meross_msg_unsigned_text) ------------------ */
+
+/* What /raw showed before the splice (and still shows when the codec gives up): the whole message
+ * parsed by cJSON, the header's first "sign" deleted, printed as the hub prints. NULL if not JSON. */
+static char *tree_raw(const char *buf, size_t len)
+{
+	cJSON *root = cJSON_ParseWithLength(buf, len);
+	if (!root)
+		return NULL;
+	cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "header"), "sign");
+	char *s = hub_json_print(root, NULL);
+	cJSON_Delete(root);
+	return s;
+}
+
+/* Splice buf (copied to an exact-size heap buffer: ASan sees overreads) and compare with tree_raw as
+ * JSON values. want: the exact expected text, or NULL when the splice must give up. */
+static void expect_unsigned(const char *buf, const char *want, int line)
+{
+	size_t len = strlen(buf);
+	char *exact = malloc(len ? len : 1), *out = malloc(len ? len : 1);
+	memcpy(exact, buf, len);
+	size_t n = meross_msg_unsigned_text(exact, len, out, len);
+	if (!want) {
+		if (n != 0) {
+			t_failed++;
+			fprintf(stderr, "FAIL line %d: splice should give up on %s, gave %.*s\n", line, buf, (int)n, out);
+		} else {
+			t_passed++;
+		}
+		free(exact);
+		free(out);
+		return;
+	}
+	if (n != strlen(want) || memcmp(out, want, n) != 0) {
+		t_failed++;
+		fprintf(stderr, "FAIL line %d: splice of %s\n  gave %.*s\n  want %s\n", line, buf, (int)n, out, want);
+	} else {
+		t_passed++;
+	}
+	/* equal, as a JSON value, to the tree path's output: printed the same, and cJSON_Compare (which
+	 * cannot tell trees with duplicate keys apart) agrees */
+	char *tree = tree_raw(buf, len);
+	cJSON *a = n ? cJSON_ParseWithLength(out, n) : NULL, *b = tree ? cJSON_Parse(tree) : NULL;
+	char *printed = a ? hub_json_print(a, NULL) : NULL;
+	if (!a || !b || !printed || strcmp(printed, tree) != 0 || !(cJSON_Compare(a, b, true) || strstr(want, "dup"))) {
+		t_failed++;
+		fprintf(stderr, "FAIL line %d: splice %.*s differs from tree %s\n", line, (int)n, out, tree ? tree : "(none)");
+	} else {
+		t_passed++;
+	}
+	/* one byte less of room is too little (no partial output), a larger buffer changes nothing */
+	CHECK(n == 0 || meross_msg_unsigned_text(exact, len, out, n - 1) == 0);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	free(printed);
+	free(tree);
+	free(exact);
+	free(out);
+}
+#define UNSIGNED(buf, want) expect_unsigned((buf), (want), __LINE__)
+
+/* A seed file of the fuzz corpus: real device messages (meross.md §2-§3 captures). */
+static char *read_vector(const char *name, size_t *len)
+{
+	const char *src = getenv("FC_SOURCE_DIR");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/tests/fuzz/corpus/fuzz_meross_msg/%s", src ? src : ".", name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	static char buf[65536];
+	*len = fread(buf, 1, sizeof buf - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void test_unsigned_vectors(void)
+{
+	static const char *const names[] = {"bind_set.json", "bind_setack.json", "clock_push.json",
+					    "consumptionconfig_push.json", "error_5001.json", "system_all_getack.json",
+					    "togglex_push.json"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t len = 0;
+		char *v = read_vector(names[i], &len);
+		CHECK(v != NULL);
+		if (!v)
+			continue;
+		/* the vector parses on the fast path, and its /raw is its own text minus ,"sign":"<32 hex>" */
+		struct meross_msg m;
+		char err[128];
+		CHECK_INT(meross_msg_parse(v, len, &m, err, sizeof err), 0);
+		CHECK(m.header == NULL && cJSON_IsObject(m.payload));
+		char want[65536], got[65536];
+		char *at = strstr(v, ",\"sign\":\"");
+		CHECK(at != NULL);
+		if (!at) {
+			meross_msg_free(&m);
+			continue;
+		}
+		size_t cut = strlen(",\"sign\":\"") + 32 + 1;
+		size_t end = len;
+		while (end && (v[end - 1] == '\n' || v[end - 1] == '\r' || v[end - 1] == ' '))
+			end--;
+		memcpy(want, v, (size_t)(at - v));
+		memcpy(want + (at - v), at + cut, end - (size_t)(at - v) - cut);
+		want[end - cut] = '\0';
+		UNSIGNED(v, want);
+		size_t n = meross_msg_raw_text(&m, v, len, got, sizeof got);
+		CHECK(n == strlen(want) && memcmp(got, want, n) == 0);
+		meross_msg_free(&m);
+	}
+	/* The bench's and the simulator's ToggleX PUSH (uuid, sign last). */
+	UNSIGNED("{\"header\":{\"messageId\":\"" MID "\",\"namespace\":\"Appliance.Control.ToggleX\",\"method\":\"PUSH\","
+		 "\"payloadVersion\":1,\"from\":\"/appliance/" UUID "/publish\",\"uuid\":\"" UUID "\",\"timestamp\":1714061186,"
+		 "\"timestampMs\":0,\"sign\":\"" MID "\"},\"payload\":{\"togglex\":[{\"channel\":0,\"onoff\":1,\"lmTime\":1}]}}",
+		 "{\"header\":{\"messageId\":\"" MID "\",\"namespace\":\"Appliance.Control.ToggleX\",\"method\":\"PUSH\","
+		 "\"payloadVersion\":1,\"from\":\"/appliance/" UUID "/publish\",\"uuid\":\"" UUID "\",\"timestamp\":1714061186,"
+		 "\"timestampMs\":0},\"payload\":{\"togglex\":[{\"channel\":0,\"onoff\":1,\"lmTime\":1}]}}");
+}
+
+static void test_unsigned_tricky(void)
+{
+	/* position of sign in the header: first, last, middle, only */
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"messageId\":\"m\"},\"payload\":{}}",
+		 "{\"header\":{\"messageId\":\"m\"},\"payload\":{}}");
+	UNSIGNED("{\"header\":{\"messageId\":\"m\",\"sign\":\"s\"},\"payload\":{}}",
+		 "{\"header\":{\"messageId\":\"m\"},\"payload\":{}}");
+	UNSIGNED("{\"header\":{\"a\":1,\"sign\":\"s\",\"b\":2},\"payload\":{}}", "{\"header\":{\"a\":1,\"b\":2},\"payload\":{}}");
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"payload\":{}}", "{\"header\":{},\"payload\":{}}");
+	UNSIGNED("{\"payload\":{},\"header\":{\"sign\":\"s\"}}", "{\"payload\":{},\"header\":{}}");
+	/* whitespace everywhere (kept, except around the whole value) */
+	UNSIGNED(" \r\n\t{ \"header\" : { \"a\" : 1 ,\n \"sign\" : \"s\" , \"b\" : [ 1 , 2 ] } , \"payload\" : { } }\n",
+		 "{ \"header\" : { \"a\" : 1 ,\n \"b\" : [ 1 , 2 ] } , \"payload\" : { } }");
+	UNSIGNED("{ \"header\" : { \"a\" : 1 , \"sign\" : \"s\" } }", "{ \"header\" : { \"a\" : 1  } }");
+	UNSIGNED("{ \"header\" : {\n\"sign\" : \"s\"\n} }", "{ \"header\" : {\n\n} }");
+	UNSIGNED("{\"header\":{\"sign\" :\"s\"\t,\t\"m\":1}}", "{\"header\":{\"m\":1}}");
+	/* "sign" inside strings and in the payload is not the header's */
+	UNSIGNED("{\"payload\":{\"sign\":\"x\",\"v\":\"\\\"sign\\\":\\\"y\\\"\"},\"header\":{\"x\":\"sign\",\"sign\":\"s\"}}",
+		 "{\"payload\":{\"sign\":\"x\",\"v\":\"\\\"sign\\\":\\\"y\\\"\"},\"header\":{\"x\":\"sign\"}}");
+	UNSIGNED("{\"payload\":{\"header\":{\"sign\":\"p\"}},\"header\":{\"sign\":\"s\"}}",
+		 "{\"payload\":{\"header\":{\"sign\":\"p\"}},\"header\":{}}");
+	UNSIGNED("{\"header\":{\"signs\":1,\"Sign\":2,\"sig\":3,\"sign\":\"s\"}}", "{\"header\":{\"signs\":1,\"Sign\":2,\"sig\":3}}");
+	UNSIGNED("{\"header\":{\"x\":{\"sign\":1},\"sign\":\"s\"}}", "{\"header\":{\"x\":{\"sign\":1}}}");
+	/* escaped quotes and backslashes in values, other escapes, UTF-8 */
+	UNSIGNED("{\"header\":{\"from\":\"a\\\"b\\\\\",\"sign\":\"s\\\"q\\\\\",\"t\":\"\\\\\"},\"payload\":{\"t\":\"\\\\\\\"\"}}",
+		 "{\"header\":{\"from\":\"a\\\"b\\\\\",\"t\":\"\\\\\"},\"payload\":{\"t\":\"\\\\\\\"\"}}");
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"u\":\"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\"},\"payload\":{\"x\":\"\xc3\xa9\"}}",
+		 "{\"header\":{\"u\":\"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\"},\"payload\":{\"x\":\"\xc3\xa9\"}}");
+	/* the value of sign may be anything; numbers, literals and nesting elsewhere */
+	UNSIGNED("{\"header\":{\"sign\":{\"sign\":[1,{\"a\":\"}\"}]},\"m\":1}}", "{\"header\":{\"m\":1}}");
+	UNSIGNED("{\"header\":{\"n\":-0.5e-3,\"z\":0,\"t\":true,\"f\":false,\"u\":null,\"sign\":1E+2},\"p\":[[],{},-1.25E2]}",
+		 "{\"header\":{\"n\":-0.5e-3,\"z\":0,\"t\":true,\"f\":false,\"u\":null},\"p\":[[],{},-1.25E2]}");
+	/* duplicates: cJSON's lookups take the first header and its first sign */
+	UNSIGNED("{\"header\":{\"sign\":\"a\",\"sign\":\"b\"}}", "{\"header\":{\"sign\":\"b\"}}");
+	UNSIGNED("{\"header\":{\"sign\":\"a\"},\"header\":{\"sign\":\"dup\"}}", "{\"header\":{},\"header\":{\"sign\":\"dup\"}}");
+
+	/* gives up: not found */
+	UNSIGNED("{\"header\":{\"messageId\":\"m\"},\"payload\":{\"sign\":\"s\"}}", NULL);
+	UNSIGNED("{\"payload\":{\"header\":{\"sign\":\"s\"}}}", NULL);
+	UNSIGNED("{\"header\":[{\"sign\":\"s\"}]}", NULL);
+	UNSIGNED("{\"header\":\"sign\"}", NULL);
+	UNSIGNED("[{\"header\":{\"sign\":\"s\"}}]", NULL);
+	/* gives up: keys with escapes at the levels it looks at (cJSON decodes them) */
+	UNSIGNED("{\"header\":{\"si\\u0067n\":\"s\",\"sign\":\"t\"}}", NULL);
+	UNSIGNED("{\"head\\u0065r\":{\"sign\":\"x\"},\"header\":{\"sign\":\"s\"}}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"payload\":{\"k\\\"ey\":1}}", "{\"header\":{},\"payload\":{\"k\\\"ey\":1}}");
+	/* gives up: what the tree path would print differently, or what is not strict JSON */
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"x\":\"a\\u0000b\"}}", NULL); /* cJSON cuts the string */
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"x\":\"\\ud800\"}}", NULL);   /* cJSON refuses these */
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"x\":\"\\udc00\\ud800\"}}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"x\":\"\\ud800\\u0041\"}}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":1e400}", NULL);       /* inf: printed as null */
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":1e300}", NULL);       /* too close to call */
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":1e-400}", "{\"header\":{},\"p\":1e-400}");
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":012}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":1.}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":-}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":+1}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"p\":1234567890123456789012345678901234567890123456789012345678901234}",
+		 NULL); /* 64 digits: more than cJSON reads */
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"x\":\"a\tb\"}}", NULL);  /* raw control byte in a string */
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\f\"p\":1}", NULL);        /* cJSON skips any byte <= 0x20 */
+	UNSIGNED("\xef\xbb\xbf{\"header\":{\"sign\":\"s\"}}", NULL);     /* BOM */
+	UNSIGNED("{\"header\":{\"sign\":\"s\"}} x", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"}}{}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\",}}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\" \"m\":1}}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\"},\"x\":tru}", NULL);
+	UNSIGNED("{\"header\":{\"sign\":\"s\",\"x\":\"\\x\"}}", NULL);
+	UNSIGNED("", NULL);
+	UNSIGNED("   ", NULL);
+	/* nesting: 64 levels below the root are fine, 65 are not */
+	{
+		char deep[512];
+		for (int levels = 64; levels <= 65; levels++) {
+			int n = snprintf(deep, sizeof deep, "{\"header\":{\"sign\":\"s\"},\"p\":");
+			for (int i = 0; i < levels; i++)
+				deep[n++] = '[';
+			for (int i = 0; i < levels; i++)
+				deep[n++] = ']';
+			deep[n++] = '}';
+			deep[n] = '\0';
+			size_t len = (size_t)n;
+			char out[512];
+			CHECK_INT(meross_msg_unsigned_text(deep, len, out, sizeof out) != 0, levels == 64);
+		}
+	}
+	/* every prefix of a message is refused, without reading past it (exact-size copies for ASan) */
+	const char *full = "{\"header\":{\"a\":\"x\\\"y\",\"sign\":\"s\",\"n\":[1,-2.5e3,{\"k\":null}]},\"payload\":{\"t\":true}}";
+	for (size_t k = 0; k < strlen(full); k++) {
+		char *p = malloc(k ? k : 1), out[256];
+		memcpy(p, full, k);
+		CHECK_INT(meross_msg_unsigned_text(p, k, out, sizeof out), 0);
+		free(p);
+	}
+	/* bad arguments and the size bound */
+	char out[64];
+	CHECK_INT(meross_msg_unsigned_text(NULL, 5, out, sizeof out), 0);
+	CHECK_INT(meross_msg_unsigned_text("{\"header\":{\"sign\":1}}", 21, NULL, 0), 0);
+	char *big = malloc(MEROSS_MAX_MESSAGE + 2), *bigout = malloc(MEROSS_MAX_MESSAGE + 2);
+	const char *head = "{\"header\":{\"sign\":\"s\"}}";
+	memcpy(big, head, strlen(head));
+	memset(big + strlen(head), ' ', MEROSS_MAX_MESSAGE + 2 - strlen(head));
+	CHECK_INT(meross_msg_unsigned_text(big, MEROSS_MAX_MESSAGE, bigout, MEROSS_MAX_MESSAGE), strlen("{\"header\":{}}"));
+	CHECK_INT(meross_msg_unsigned_text(big, MEROSS_MAX_MESSAGE + 1, bigout, MEROSS_MAX_MESSAGE + 1), 0);
+	free(big);
+	free(bigout);
+}
+
+/* ---- parse: the fast path (header without a tree) and the full tree agree --------------------------- */
+
+static void expect_same_parse(const char *buf, bool fast, int line)
+{
+	struct meross_msg a, b;
+	char ea[128] = "", eb[128] = "";
+	size_t len = strlen(buf);
+	int ra = meross_msg_parse(buf, len, &a, ea, sizeof ea), rb = meross_msg_parse_tree(buf, len, &b, eb, sizeof eb);
+	bool same = ra == rb && strcmp(ea, eb) == 0;
+	if (same && ra == 0) {
+		same = !strcmp(a.message_id, b.message_id) && !strcmp(a.namespace_, b.namespace_) &&
+		       !strcmp(a.method, b.method) && !strcmp(a.from, b.from) && !strcmp(a.sign, b.sign) &&
+		       !strcmp(a.trigger_src, b.trigger_src) && !strcmp(a.uuid, b.uuid) && a.timestamp == b.timestamp &&
+		       a.timestamp_ms == b.timestamp_ms && a.payload_version == b.payload_version &&
+		       a.has_from == b.has_from && a.has_trigger_src == b.has_trigger_src &&
+		       cJSON_Compare(a.payload, b.payload, true) && cJSON_IsObject(b.header);
+		if ((a.header == NULL) != fast) {
+			fprintf(stderr, "FAIL line %d: expected the %s path\n", line, fast ? "fast" : "tree");
+			same = false;
+		}
+	}
+	if (!same) {
+		t_failed++;
+		fprintf(stderr, "FAIL line %d: parse paths differ on %s (%d \"%s\" / %d \"%s\")\n", line, buf, ra, ea, rb, eb);
+	} else {
+		t_passed++;
+	}
+	meross_msg_free(&a);
+	meross_msg_free(&b);
+}
+#define SAME_PARSE(buf, fast) expect_same_parse((buf), (fast), __LINE__)
+
+static void test_parse_paths(void)
+{
+	SAME_PARSE(H0 "1},\"payload\":{}}", true);
+	SAME_PARSE(H0 "1,\"from\":\"\",\"triggerSrc\":\"\",\"uuid\":\"u\",\"timestampMs\":999,\"payloadVersion\":2147483647},"
+		      "\"payload\":{\"a\":[1,2,{\"b\":\"\\u00e9\"}]},\"extra\":[{}]}",
+		   true);
+	SAME_PARSE(H0 "9007199254740992},\"payload\":{}}", true);
+	SAME_PARSE(H0 "-0,\"timestampMs\":-0},\"payload\":{}}", true);
+	SAME_PARSE(H0 "5,\"timestamp\":6,\"sign\":\"t\",\"header\":1},\"payload\":{},\"payload\":[],\"header\":2}", true);
+	SAME_PARSE(" {\"payload\":{\"x\":1} , \"header\":{\"sign\":\"s\",\"method\":\"PUSH\",\"namespace\":\"n\","
+		   "\"timestamp\":1,\"messageId\":\"\"}}\n",
+		   true);
+	/* the tree decides: escapes in header strings or keys, non-integer numbers, lenient JSON */
+	SAME_PARSE(H0 "1,\"from\":\"a\\/b\"},\"payload\":{}}", false);
+	SAME_PARSE("{\"header\":{\"messageId\":\"\\u0041\",\"namespace\":\"N\",\"method\":\"GET\",\"sign\":\"s\","
+		   "\"timestamp\":1},\"payload\":{}}",
+		   false);
+	SAME_PARSE(H0 "1,\"si\\u0067n\":\"x\"},\"payload\":{}}", false);
+	SAME_PARSE(H0 "4.0},\"payload\":{}}", false);
+	SAME_PARSE(H0 "4e0},\"payload\":{}}", false);
+	SAME_PARSE(H0 "007},\"payload\":{}}", false);
+	SAME_PARSE(H0 "9007199254740993},\"payload\":{}}", false); /* strtod rounds it to 2^53 */
+	SAME_PARSE(H0 "1,\"x\":1e999},\"payload\":{}}", false);
+	SAME_PARSE(H0 "1},\"payload\":{\"x\":\"a\x01" "b\"}}", false);
+	SAME_PARSE(H0 "1},\x0b\"payload\":{}}", false);
+	/* errors: identical on both (the tree path gives them) */
+	SAME_PARSE(H0 "1,\"x\":\"\\ud800\"},\"payload\":{}}", false);
+	SAME_PARSE(H0 "1},\"payload\":{},\"x\":\"\\udc00\"}", false);
+	SAME_PARSE(H0 "1},\"payload\":{\"x\":\"\\ud800\"}}", false);
+	SAME_PARSE(H0 "-1},\"payload\":{}}", false);
+	SAME_PARSE(H0 "9007199254740994},\"payload\":{}}", false);
+	SAME_PARSE(H0 "1,\"timestampMs\":1000},\"payload\":{}}", false);
+	SAME_PARSE(H0 "1,\"from\":7},\"payload\":{}}", false);
+	SAME_PARSE(H0 "1},\"payload\":[]}", false);
+	SAME_PARSE(H0 "1}}", false);
+	SAME_PARSE("{\"header\":{\"messageId\":\"m\",\"namespace\":\"\",\"method\":\"GET\",\"sign\":\"s\",\"timestamp\":1},"
+		   "\"payload\":{}}",
+		   false);
+	SAME_PARSE("{\"header\":{\"namespace\":\"N\",\"method\":\"GET\",\"sign\":\"s\",\"timestamp\":1},\"payload\":{}}", false);
+	/* echo keeps optional fields exactly when the request had them, on either path */
+	struct meross_msg m;
+	char err[128];
+	CHECK_INT(parse_str(H0 "1,\"from\":\"\"},\"payload\":{}}", &m, err, sizeof err), 0);
+	CHECK(m.header == NULL && m.has_from && !m.has_trigger_src);
+	char *s = meross_msg_echo(&m, NULL, NULL, NULL, NULL);
+	CHECK(s && strstr(s, "\"from\":\"\"") && !strstr(s, "triggerSrc"));
+	free(s);
+	meross_msg_free(&m);
+	CHECK_INT(meross_msg_parse_tree(H0 "1,\"from\":\"\"},\"payload\":{}}", strlen(H0 "1,\"from\":\"\"},\"payload\":{}}"),
+				       &m, err, sizeof err),
+		  0);
+	s = meross_msg_echo(&m, NULL, NULL, NULL, NULL);
+	CHECK(s && strstr(s, "\"from\":\"\"") && !strstr(s, "triggerSrc"));
+	free(s);
+	/* /raw of a message read on the tree path: the splice scans again */
+	char out[256];
+	const char *t = H0 "1,\"from\":\"a\\/b\"},\"payload\":{}}";
+	meross_msg_free(&m);
+	CHECK_INT(meross_msg_parse(t, strlen(t), &m, err, sizeof err), 0);
+	CHECK(m.header != NULL && m.raw_cut.stop == 0);
+	size_t n = meross_msg_raw_text(&m, t, strlen(t), out, sizeof out);
+	const char *want = "{\"header\":{\"messageId\":\"m\",\"namespace\":\"N\",\"method\":\"GET\",\"timestamp\":1,"
+			   "\"from\":\"a\\/b\"},\"payload\":{}}";
+	CHECK(n == strlen(want) && memcmp(out, want, n) == 0);
+	meross_msg_free(&m);
+}
+
 int main(void)
 {
 	test_password_vectors();
@@ -727,5 +1058,8 @@ int main(void)
 	test_echo();
 	test_parse_accepts();
 	test_parse_rejects();
+	test_unsigned_vectors();
+	test_unsigned_tricky();
+	test_parse_paths();
 	return t_done();
 }

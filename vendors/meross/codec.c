@@ -241,7 +241,472 @@ static int get_int(const cJSON *obj, const char *name, bool required, double min
 
 static bool json_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-int meross_msg_parse(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen)
+/* ---- the strict scanner: /raw text without re-serialising, header without a tree ------------------ */
+
+/* A strict, bounded JSON scanner over [p, end): it never reads outside the buffer, recurses at most
+ * SCAN_DEPTH levels and fails (false) on anything outside RFC 8259 or outside what it can vouch for
+ * (see meross_msg_unsigned_text in codec.h). The root object and the first "header" in it are scanned
+ * with their keys looked at: the first "header" and "payload" of the root, and the first member of
+ * each header field meross_msg_parse reads, are recorded; everything else is only checked and
+ * skipped. Whatever it records is what cJSON's first-match, case-sensitive lookups would find, because
+ * keys with escapes at those two levels make it give up. */
+#define SCAN_DEPTH 64
+
+enum scan_field { F_MESSAGE_ID, F_NAMESPACE, F_METHOD, F_SIGN, F_FROM, F_TRIGGER_SRC, F_UUID, F_TIMESTAMP,
+		  F_TIMESTAMP_MS, F_PAYLOAD_VERSION, N_FIELDS };
+static const struct {
+	const char *name;
+	size_t len;
+} scan_fields[N_FIELDS] = {
+#define SF(s) {s, sizeof s - 1}
+	SF("messageId"), SF("namespace"), SF("method"), SF("sign"), SF("from"), SF("triggerSrc"), SF("uuid"),
+	SF("timestamp"), SF("timestampMs"), SF("payloadVersion"),
+#undef SF
+};
+
+enum scan_kind { K_NONE, K_STRING, K_NUMBER, K_LITERAL, K_OBJECT, K_ARRAY };
+
+struct span {
+	const unsigned char *p, *end; /* the value's bytes (a string with its quotes) */
+	enum scan_kind kind;
+	bool escaped; /* a string with a backslash escape */
+	bool integer; /* a number without fraction or exponent */
+};
+
+struct scan {
+	const unsigned char *p, *end;
+	/* what the last scan_value saw (for the member it was called for) */
+	enum scan_kind kind;
+	bool escaped, integer;
+	struct span header, payload, field[N_FIELDS];
+	/* the first "sign" member of the header */
+	const unsigned char *sign_key;   /* its opening quote */
+	const unsigned char *sign_comma; /* the comma before it (NULL: first member) */
+	const unsigned char *sign_next;  /* opening quote of the member after it (NULL: last member) */
+	const unsigned char *start, *stop; /* the root object */
+};
+
+enum scan_role { SCAN_VALUE, SCAN_ROOT, SCAN_HEADER };
+
+/* Called between all tokens, nearly always with nothing to skip (devices send compact JSON): inlined. */
+static inline __attribute__((always_inline)) void scan_ws(struct scan *s)
+{
+	while (s->p < s->end && *s->p <= ' ' && json_ws(*s->p))
+		s->p++;
+}
+
+/* The 4 hex digits at q as a number, or -1. */
+static long scan_hex4(const unsigned char *q)
+{
+	long v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned char c = q[i];
+		if (!is_hex((char)c))
+			return -1;
+		v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/* At the opening quote; s->escaped tells whether the string had a backslash escape. */
+static bool scan_string(struct scan *s)
+{
+	bool escaped = false;
+	const unsigned char *p = s->p + 1, *end = s->end;
+	for (;;) {
+		/* 8 bytes at a time while none of them is '"', '\\' or below 0x20 (SWAR: a byte b of v is
+		 * flagged when b == '"', b == '\\' or b < 0x20, with no false negatives) */
+		while (end - p >= 8) {
+			uint64_t v;
+			memcpy(&v, p, 8);
+			const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+			uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+			uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v);
+			if (hit & highs)
+				break;
+			p += 8;
+		}
+		while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+			p++;
+		if (p >= end || *p < 0x20) /* unterminated, or a raw control byte (cJSON takes it, JSON does not) */
+			return false;
+		if (*p == '"')
+			break;
+		escaped = true;
+		if (end - p < 2)
+			return false;
+		switch (p[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			p += 2;
+			break;
+		case 'u': {
+			/* As cJSON decodes it: a low surrogate alone fails, a high one needs a low one after it.
+			 * An escaped NUL would end a cJSON string early (the tree path prints it cut there). */
+			long c = end - p >= 6 ? scan_hex4(p + 2) : -1;
+			if (c <= 0 || (c >= 0xDC00 && c <= 0xDFFF))
+				return false;
+			if (c >= 0xD800 && c <= 0xDBFF) {
+				long d = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? scan_hex4(p + 8) : -1;
+				if (d < 0xDC00 || d > 0xDFFF)
+					return false;
+				p += 6;
+			}
+			p += 6;
+			break;
+		}
+		default:
+			return false;
+		}
+	}
+	s->p = p + 1;
+	s->escaped = escaped;
+	s->kind = K_STRING;
+	return true;
+}
+
+static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? that cJSON reads whole (it copies at most 63 bytes of a
+ * number) and finite: an exponent large enough to overflow a double gives up (cJSON would hold inf,
+ * printed as null on the tree path). */
+static bool scan_number(struct scan *s)
+{
+	const unsigned char *p = s->p, *end = s->end, *start = p;
+	bool integer = true;
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end || !is_digit(*p))
+		return false;
+	long mag = 0; /* digits before the point */
+	if (*p == '0') {
+		p++;
+	} else {
+		while (p < end && is_digit(*p)) {
+			p++;
+			mag++;
+		}
+	}
+	if (p < end && *p == '.') {
+		integer = false;
+		p++;
+		if (p >= end || !is_digit(*p))
+			return false;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		integer = false;
+		p++;
+		bool neg = false;
+		if (p < end && (*p == '+' || *p == '-'))
+			neg = *p++ == '-';
+		if (p >= end || !is_digit(*p))
+			return false;
+		long e = 0;
+		while (p < end && is_digit(*p)) {
+			if (e < 100000)
+				e = e * 10 + (*p - '0');
+			p++;
+		}
+		if (!neg && e + mag > 300) /* < 10^301: far from DBL_MAX (1.8e308); larger are left to the tree */
+			return false;
+	}
+	if (p - start > 63)
+		return false;
+	s->p = p;
+	s->kind = K_NUMBER;
+	s->integer = integer;
+	return true;
+}
+
+static bool scan_literal(struct scan *s, const char *lit, size_t n)
+{
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+		return false;
+	s->p += n;
+	s->kind = K_LITERAL;
+	return true;
+}
+
+static bool scan_value(struct scan *s, int depth, enum scan_role role);
+
+/* Length and first byte first: at most one memcmp per key. */
+static inline bool key_is(const unsigned char *quote, const unsigned char *after, const char *name, size_t n)
+{
+	return (size_t)(after - quote) == n + 2 && quote[1] == (unsigned char)name[0] &&
+	       memcmp(quote + 1, name, n) == 0;
+}
+
+/* The first occurrence of a member is the one cJSON finds: record the value just scanned. */
+static void scan_record(const struct scan *s, struct span *sp, const unsigned char *value)
+{
+	if (sp->kind != K_NONE)
+		return;
+	sp->p = value;
+	sp->end = s->p;
+	sp->kind = s->kind;
+	sp->escaped = s->escaped;
+	sp->integer = s->integer;
+}
+
+/* At '{'. Root: records the first "header" (scanned as SCAN_HEADER) and "payload"; header: records the
+ * fields meross_msg_parse reads and the span of the first "sign" member. */
+static bool scan_object(struct scan *s, int depth, enum scan_role role)
+{
+	s->p++;
+	scan_ws(s);
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		s->kind = K_OBJECT;
+		return true;
+	}
+	const unsigned char *comma = NULL;
+	bool just_signed = false;
+	for (;;) {
+		if (s->p >= s->end || *s->p != '"')
+			return false;
+		const unsigned char *key = s->p;
+		if (!scan_string(s))
+			return false;
+		if (s->escaped && role != SCAN_VALUE) /* an escaped "sign" is "sign" to cJSON: not worth decoding */
+			return false;
+		const unsigned char *key_end = s->p;
+		if (just_signed) {
+			s->sign_next = key;
+			just_signed = false;
+		}
+		scan_ws(s);
+		if (s->p >= s->end || *s->p != ':')
+			return false;
+		s->p++;
+		scan_ws(s);
+		const unsigned char *value = s->p;
+		if (role == SCAN_ROOT) {
+			bool is_header = s->header.kind == K_NONE && key_is(key, key_end, "header", 6);
+			if (!scan_value(s, depth + 1, is_header ? SCAN_HEADER : SCAN_VALUE))
+				return false;
+			if (is_header)
+				scan_record(s, &s->header, value);
+			else if (key_is(key, key_end, "payload", 7))
+				scan_record(s, &s->payload, value);
+		} else {
+			if (!scan_value(s, depth + 1, SCAN_VALUE))
+				return false;
+			if (role == SCAN_HEADER) {
+				for (int f = 0; f < N_FIELDS; f++) {
+					if (!key_is(key, key_end, scan_fields[f].name, scan_fields[f].len))
+						continue;
+					if (f == F_SIGN && s->field[f].kind == K_NONE) {
+						s->sign_key = key;
+						s->sign_comma = comma;
+						just_signed = true;
+					}
+					scan_record(s, &s->field[f], value);
+					break;
+				}
+			}
+		}
+		scan_ws(s);
+		if (s->p >= s->end)
+			return false;
+		if (*s->p == '}') {
+			s->p++;
+			s->kind = K_OBJECT;
+			return true;
+		}
+		if (*s->p != ',')
+			return false;
+		comma = s->p++;
+		scan_ws(s);
+	}
+}
+
+static bool scan_array(struct scan *s, int depth)
+{
+	s->p++;
+	scan_ws(s);
+	if (s->p < s->end && *s->p == ']') {
+		s->p++;
+		s->kind = K_ARRAY;
+		return true;
+	}
+	for (;;) {
+		if (!scan_value(s, depth + 1, SCAN_VALUE))
+			return false;
+		scan_ws(s);
+		if (s->p >= s->end)
+			return false;
+		if (*s->p == ']') {
+			s->p++;
+			s->kind = K_ARRAY;
+			return true;
+		}
+		if (*s->p != ',')
+			return false;
+		s->p++;
+		scan_ws(s);
+	}
+}
+
+static bool scan_value(struct scan *s, int depth, enum scan_role role)
+{
+	if (depth > SCAN_DEPTH || s->p >= s->end)
+		return false;
+	switch (*s->p) {
+	case '{': return scan_object(s, depth, role);
+	case '[': return scan_array(s, depth);
+	case '"': return scan_string(s);
+	case 't': return scan_literal(s, "true", 4);
+	case 'f': return scan_literal(s, "false", 5);
+	case 'n': return scan_literal(s, "null", 4);
+	default: return scan_number(s);
+	}
+}
+
+/* The whole message: one object, JSON whitespace around it. */
+static bool scan_message(struct scan *s, const void *buf, size_t len)
+{
+	memset(s, 0, sizeof *s);
+	s->p = buf;
+	s->end = s->p + len;
+	scan_ws(s);
+	s->start = s->p;
+	if (s->p >= s->end || *s->p != '{' || !scan_value(s, 0, SCAN_ROOT))
+		return false;
+	s->stop = s->p;
+	scan_ws(s);
+	return s->p == s->end;
+}
+
+/* Where the sign member and one comma go (see meross_msg_unsigned_text): the member with the comma
+ * after it (up to the next key), or, when it is the last member, with the comma before it; the only
+ * member leaves "{}". false when there is no sign member. */
+static bool scan_cut(const struct scan *s, const unsigned char **from, const unsigned char **to)
+{
+	if (!s->sign_key)
+		return false;
+	*from = s->sign_key;
+	*to = s->field[F_SIGN].end;
+	if (s->sign_next)
+		*to = s->sign_next;
+	else if (s->sign_comma)
+		*from = s->sign_comma;
+	return true;
+}
+
+static size_t splice(const char *start, size_t a, const char *rest, size_t b, char *out, size_t cap)
+{
+	if (a + b > cap || a + b == 0)
+		return 0;
+	memcpy(out, start, a);
+	memcpy(out + a, rest, b);
+	return a + b;
+}
+
+size_t meross_msg_unsigned_text(const void *buf, size_t len, char *out, size_t cap)
+{
+	struct scan s;
+	const unsigned char *from, *to;
+	if (!buf || !out || len > MEROSS_MAX_MESSAGE || !scan_message(&s, buf, len) || s.header.kind != K_OBJECT ||
+	    !scan_cut(&s, &from, &to))
+		return 0;
+	return splice((const char *)s.start, (size_t)(from - s.start), (const char *)to, (size_t)(s.stop - to), out,
+		      cap);
+}
+
+size_t meross_msg_raw_text(const struct meross_msg *m, const void *buf, size_t len, char *out, size_t cap)
+{
+	if (!m || !buf || !out)
+		return 0;
+	const struct meross_raw_cut *r = &m->raw_cut;
+	if (r->stop && r->stop <= len && r->cut_to <= r->stop && r->start <= r->cut_from && r->cut_from <= r->cut_to)
+		return splice((const char *)buf + r->start, r->cut_from - r->start, (const char *)buf + r->cut_to,
+			      r->stop - r->cut_to, out, cap);
+	return meross_msg_unsigned_text(buf, len, out, cap);
+}
+
+/* The fast path of meross_msg_parse: the header's fields straight from the scanned bytes, a cJSON tree
+ * only for the payload. It takes only what it can read exactly as the tree path would (strings without
+ * escapes, integers of at most 16 digits) and returns false on anything else, including every error:
+ * the tree path then decides, with its own error messages. */
+static bool fast_str(const struct span *sp, bool required, size_t minlen, char *dst, size_t cap, bool *had)
+{
+	dst[0] = '\0';
+	if (sp->kind == K_NONE)
+		return !required;
+	if (sp->kind != K_STRING || sp->escaped)
+		return false;
+	size_t n = (size_t)(sp->end - sp->p) - 2;
+	if (n >= cap || n < minlen)
+		return false;
+	memcpy(dst, sp->p + 1, n);
+	dst[n] = '\0';
+	if (had)
+		*had = true;
+	return true;
+}
+
+/* -1 absent (and allowed), 0 bad, 1 read into *out. */
+static int fast_int(const struct span *sp, bool required, int64_t max, int64_t *out)
+{
+	if (sp->kind == K_NONE)
+		return required ? 0 : -1;
+	if (sp->kind != K_NUMBER || !sp->integer)
+		return 0;
+	const unsigned char *p = sp->p;
+	if (*p == '-') /* "-0" is 0 to strtod as to us; anything else negative is out of range */
+		p++;
+	if (sp->end - p > 16) /* <= 16 digits: exact below 2^53, and no overflow here */
+		return 0;
+	int64_t v = 0;
+	for (; p < sp->end; p++)
+		v = v * 10 + (*p - '0');
+	if (v > max || (v != 0 && *sp->p == '-'))
+		return 0;
+	*out = v;
+	return 1;
+}
+
+static bool fast_parse(const void *buf, size_t len, struct meross_msg *out)
+{
+	struct scan s;
+	if (!scan_message(&s, buf, len) || s.header.kind != K_OBJECT || s.payload.kind != K_OBJECT)
+		return false;
+	const struct span *f = s.field;
+	int64_t ts = 0, ms = -1, pv = -1;
+	if (!fast_str(&f[F_MESSAGE_ID], true, 0, out->message_id, sizeof out->message_id, NULL) ||
+	    !fast_str(&f[F_NAMESPACE], true, 1, out->namespace_, sizeof out->namespace_, NULL) ||
+	    !fast_str(&f[F_METHOD], true, 1, out->method, sizeof out->method, NULL) ||
+	    !fast_str(&f[F_SIGN], true, 0, out->sign, sizeof out->sign, NULL) ||
+	    !fast_str(&f[F_FROM], false, 0, out->from, sizeof out->from, &out->has_from) ||
+	    !fast_str(&f[F_TRIGGER_SRC], false, 0, out->trigger_src, sizeof out->trigger_src, &out->has_trigger_src) ||
+	    !fast_str(&f[F_UUID], false, 0, out->uuid, sizeof out->uuid, NULL) ||
+	    fast_int(&f[F_TIMESTAMP], true, (int64_t)TIMESTAMP_MAX, &ts) <= 0 ||
+	    fast_int(&f[F_TIMESTAMP_MS], false, 999, &ms) == 0 ||
+	    fast_int(&f[F_PAYLOAD_VERSION], false, INT_MAX, &pv) == 0)
+		return false;
+	const char *pl = (const char *)s.payload.p, *pend = NULL;
+	cJSON *payload = cJSON_ParseWithLengthOpts(pl, (size_t)(s.payload.end - s.payload.p), &pend, 0);
+	if (!cJSON_IsObject(payload) || pend != (const char *)s.payload.end) { /* cannot happen: it scanned */
+		cJSON_Delete(payload);
+		return false;
+	}
+	out->timestamp = ts;
+	out->timestamp_ms = ms;
+	out->payload_version = (int)pv;
+	out->header = NULL;
+	out->payload = out->root = payload;
+	const unsigned char *from, *to, *base = buf;
+	if (scan_cut(&s, &from, &to)) {
+		out->raw_cut.start = (size_t)(s.start - base);
+		out->raw_cut.cut_from = (size_t)(from - base);
+		out->raw_cut.cut_to = (size_t)(to - base);
+		out->raw_cut.stop = (size_t)(s.stop - base);
+	}
+	return true;
+}
+
+static int parse(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen, bool fast)
 {
 	if (err && errlen)
 		err[0] = '\0';
@@ -258,6 +723,11 @@ int meross_msg_parse(const void *buf, size_t len, struct meross_msg *out, char *
 		return fail(err, errlen, "empty message");
 	if (memchr(buf, '\0', len))
 		return fail(err, errlen, "NUL byte in message");
+	if (fast && fast_parse(buf, len, out))
+		return 0;
+	memset(out, 0, sizeof *out); /* the full tree decides, errors included */
+	out->timestamp_ms = -1;
+	out->payload_version = -1;
 
 	const char *text = buf, *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -296,18 +766,23 @@ int meross_msg_parse(const void *buf, size_t len, struct meross_msg *out, char *
 	}
 
 	int64_t v = 0;
+	int r;
 	if (get_str(header, "messageId", true, 0, out->message_id, sizeof out->message_id, err, errlen) < 0 ||
 	    get_str(header, "namespace", true, 1, out->namespace_, sizeof out->namespace_, err, errlen) < 0 ||
 	    get_str(header, "method", true, 1, out->method, sizeof out->method, err, errlen) < 0 ||
 	    get_str(header, "sign", true, 0, out->sign, sizeof out->sign, err, errlen) < 0 ||
-	    get_str(header, "from", false, 0, out->from, sizeof out->from, err, errlen) < 0 ||
-	    get_str(header, "triggerSrc", false, 0, out->trigger_src, sizeof out->trigger_src, err, errlen) < 0 ||
-	    get_str(header, "uuid", false, 0, out->uuid, sizeof out->uuid, err, errlen) < 0)
+	    (r = get_str(header, "from", false, 0, out->from, sizeof out->from, err, errlen)) < 0)
+		goto bad;
+	out->has_from = r > 0;
+	if ((r = get_str(header, "triggerSrc", false, 0, out->trigger_src, sizeof out->trigger_src, err, errlen)) < 0)
+		goto bad;
+	out->has_trigger_src = r > 0;
+	if (get_str(header, "uuid", false, 0, out->uuid, sizeof out->uuid, err, errlen) < 0)
 		goto bad;
 	if (get_int(header, "timestamp", true, 0, TIMESTAMP_MAX, &v, err, errlen) < 0)
 		goto bad;
 	out->timestamp = v;
-	int r = get_int(header, "timestampMs", false, 0, 999, &v, err, errlen);
+	r = get_int(header, "timestampMs", false, 0, 999, &v, err, errlen);
 	if (r < 0)
 		goto bad;
 	if (r > 0)
@@ -328,6 +803,16 @@ bad:
 	out->timestamp_ms = -1;
 	out->payload_version = -1;
 	return -1;
+}
+
+int meross_msg_parse(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen)
+{
+	return parse(buf, len, out, err, errlen, true);
+}
+
+int meross_msg_parse_tree(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen)
+{
+	return parse(buf, len, out, err, errlen, false);
 }
 
 void meross_msg_free(struct meross_msg *m)
@@ -434,15 +919,13 @@ char *meross_msg_build(const struct meross_out *o, const struct cJSON *payload, 
 char *meross_msg_echo(const struct meross_msg *req, const char *method, const char *trigger_src, const char *from,
 		      const struct cJSON *payload)
 {
-	if (!req || !req->header)
+	if (!req || !req->payload)
 		return NULL;
 	if ((method && (!fits(method, CAP(method)) || !method[0])) ||
 	    (trigger_src && !fits(trigger_src, CAP(trigger_src))) || (from && !fits(from, CAP(from))))
 		return NULL;
-	/* Optional request fields are echoed only when the request had them (the struct cannot tell "" from
-	 * absent). */
-	const bool had_from = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req->header, "from"));
-	const bool had_trigger = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req->header, "triggerSrc"));
+	/* Optional request fields are echoed only when the request had them. */
+	const bool had_from = req->has_from, had_trigger = req->has_trigger_src;
 	const struct hdr h = {
 		req->message_id,
 		req->namespace_,

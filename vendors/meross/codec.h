@@ -44,16 +44,43 @@ struct meross_msg {
 	int64_t timestamp;     /* seconds (devices without time send uptime) */
 	int64_t timestamp_ms;  /* 0..999 when present, else -1 */
 	int payload_version;
-	struct cJSON *header;  /* the whole parsed header object (owned by root) */
+	bool has_from;         /* the header had "from" / "triggerSrc" (the fields cannot tell "" from absent) */
+	bool has_trigger_src;
+	struct cJSON *header;  /* the parsed header object (owned by root), or NULL: see meross_msg_parse */
 	struct cJSON *payload; /* the payload object (owned by root); never NULL after a successful parse */
 	struct cJSON *root;    /* owner of everything; free with meross_msg_free */
+	/* Private to the codec: where the /raw text is in the parsed bytes (stop == 0: not recorded). */
+	struct meross_raw_cut {
+		size_t start, cut_from, cut_to, stop;
+	} raw_cut;
 };
 
 /* Parse one message. Bounded: refuses len > MEROSS_MAX_MESSAGE, non-objects, missing header/payload,
  * missing or non-string messageId/namespace/method/sign, non-integer timestamp, over-long fields.
- * On failure returns -1 and writes a short specific reason to err (e.g. "header.namespace missing"). */
+ * On failure returns -1 and writes a short specific reason to err (e.g. "header.namespace missing").
+ * Messages as devices send them (strict JSON, header strings without escapes, integer numbers) are
+ * read without a cJSON tree for the header: then `header` is NULL and `root` is the payload. Anything
+ * else goes through a full cJSON tree (`header` set, `root` the whole message); both give the same
+ * fields and payload. */
 int meross_msg_parse(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen);
+/* The full-tree path alone (for tests that hold the two paths to the same result). */
+int meross_msg_parse_tree(const void *buf, size_t len, struct meross_msg *out, char *err, size_t errlen);
 void meross_msg_free(struct meross_msg *m);
+/* The text published on fakecloud/<name>/raw for a device message: the message's own bytes (without
+ * surrounding whitespace) with the header's "sign" member cut out together with one adjacent comma, so
+ * that no re-serialisation is needed. A small bounded scanner checks the whole text as strict JSON
+ * (RFC 8259 grammar: JSON whitespace only, no raw control bytes in strings, strict numbers) and finds
+ * the byte span of the first "sign" member of the first top-level "header" object, as cJSON's
+ * case-sensitive lookups do. It gives up (returns 0; callers fall back to the tree: meross_msg_parse,
+ * delete header.sign, print) on anything it cannot prove equal, as a JSON value, to that: no header
+ * or sign, escapes in keys of the top level or the header, an escaped NUL (backslash u0000) in any
+ * string (cJSON cuts the string there), a number cJSON would not read whole or could read as
+ * infinite, nesting deeper than 64, len > MEROSS_MAX_MESSAGE, cap too small. Otherwise writes the text
+ * to out (not NUL-terminated; cap >= len always suffices) and returns its length. */
+size_t meross_msg_unsigned_text(const void *buf, size_t len, char *out, size_t cap);
+/* The same for a message m that meross_msg_parse read from exactly buf/len: from the cut it recorded
+ * while parsing when it has one (no second scan), else meross_msg_unsigned_text. */
+size_t meross_msg_raw_text(const struct meross_msg *m, const void *buf, size_t len, char *out, size_t cap);
 /* 1 when sign == md5(messageId + key + timestamp) (case-insensitive hex compare), else 0. */
 int meross_msg_verify(const struct meross_msg *m, const char *key, size_t keylen);
 
