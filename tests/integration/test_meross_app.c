@@ -3,8 +3,10 @@
  *   test_meross_app        the app API over HTTP(S) (signIn/Login/log/user/devList/getSubDevices/logout:
  *                          JSON and form bodies, ms and s timestamps, wrong sign, bad password, unknown
  *                          email, unknown/expired/missing token) and app MQTT clients (login, ACL between
- *                          two accounts, PUSH forwarding, signed System.Online, state kept in step with an
- *                          app's SET even for a device that does not PUSH after a SET)
+ *                          two accounts, PUSH forwarding byte for byte and only while an app of the
+ *                          account is connected, client id takeover, /raw as the device's text without
+ *                          its sign, signed System.Online, state kept in step with an app's SET even for
+ *                          a device that does not PUSH after a SET)
  *   test_meross_app --npm  acceptance: the real npm package meross-cloud, unchanged, logs in, lists a
  *                          simulated plug, toggles it and receives its pushes. It is installed at test
  *                          time into the build directory; without node/npm or the npm registry the test
@@ -347,13 +349,21 @@ static int c_test(void)
 	CHECK_INT(fc_env_start_httpd(&e), 0);
 	struct fc_mq *admin = fc_mq_connect_admin(&e, "admin");
 	struct fc_mq *spy = fc_mq_connect_admin(&e, "spy");
-	struct fc_mq *app_a = NULL, *app_b = NULL, *quiet = NULL;
+	struct fc_mq *app_a = NULL, *app_b = NULL, *quiet = NULL, *watch = NULL, *app_a2 = NULL;
 	struct meross_sim *plug_a = NULL, *plug_b = NULL, *hub = NULL;
 	CHECK(admin && spy);
 	if (!admin || !spy)
 		goto out;
 	fc_mq_subscribe(spy, "#", 0);
 	fc_mq_subscribe(admin, "fakecloud/#", 0);
+	/* what devices publish, what apps are sent and /raw, seen by an admin (the spy never consumes) */
+	watch = fc_mq_connect_admin(&e, "watch");
+	CHECK(watch != NULL);
+	if (!watch)
+		goto out;
+	fc_mq_subscribe(watch, "/appliance/+/publish", 0);
+	fc_mq_subscribe(watch, "/app/#", 0);
+	fc_mq_subscribe(watch, "fakecloud/+/raw", 0);
 
 	/* ---- users: admin bridge request (the CLI form goes through the same function, users.c) ---- */
 	CHECK_INT(bridge_user_add(admin, EMAIL_A, PW_A, UID_A), 0);
@@ -555,6 +565,16 @@ static int c_test(void)
 	CHECK(fc_mq_wait_payload(app_a, "/app/" UID_A "/subscribe", "Appliance.Control.ToggleX", WAIT, &fw));
 	CHECK(fw.payload && strstr(fw.payload, "\"from\":\"/appliance/" PLUG_A "/publish\"") &&
 	      strstr(fw.payload, "\"onoff\":0") && strstr(fw.payload, "\"sign\"") && sign_ok(fw.payload, KEY_A));
+	{
+		/* byte for byte what the device published */
+		struct fc_mq_msg orig = {0};
+		cJSON *j = fw.payload ? cJSON_Parse(fw.payload) : NULL;
+		const char *fmid = cJSON_GetStringValue(jget(j, "header", "messageId"));
+		CHECK(fmid && fc_mq_wait_payload(watch, "/appliance/" PLUG_A "/publish", fmid, WAIT, &orig));
+		CHECK(orig.payload && fw.payload && strcmp(orig.payload, fw.payload) == 0);
+		fc_mq_msg_free(&orig);
+		cJSON_Delete(j);
+	}
 	fc_mq_msg_free(&fw);
 	CHECK(fc_mq_wait_payload(admin, "fakecloud/meross_" PLUG_A, "\"state\":\"OFF\"", WAIT, NULL));
 	CHECK(!fc_mq_wait_payload(app_b, "/app/#", PLUG_A, 500, NULL));
@@ -614,6 +634,85 @@ static int c_test(void)
 		CHECK(fc_mq_wait_payload(admin, "fakecloud/meross_" QUIET, "\"state\":\"ON\"", WAIT, NULL));
 	}
 
+	/* ---- /raw is the device's own text without its sign member; apps get the text unchanged ---- */
+	{
+		char ts[24], buf[256], sign[33], rmid[33], msg[1024];
+		fc_random_hex(rmid, 32);
+		snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
+		snprintf(buf, sizeof buf, "%s%s%s", rmid, KEY_A, ts);
+		fc_md5_hex(buf, strlen(buf), sign);
+		/* sign in the rmiddle, blanks, escapes and "sign" in strings and in the payload */
+		const char *fmt = "{ \"header\" : {\"messageId\":\"%s\", \"namespace\":\"Appliance.Control.ToggleX\",\n"
+				  "  \"sign\" : \"%s\" ,\n  \"method\":\"PUSH\",\"from\":\"/appliance/" QUIET "/publish\","
+				  "\"timestamp\":%s,\"x\":\"\\\"sign\\\":\\u0041\"},\n"
+				  "  \"payload\" : {\"togglex\":[{\"channel\":0,\"onoff\":0}],\"sign\":\"\\\\\"} }\n";
+		snprintf(msg, sizeof msg, fmt, rmid, sign, ts);
+		char want[1024];
+		snprintf(want, sizeof want,
+			 "{ \"header\" : {\"messageId\":\"%s\", \"namespace\":\"Appliance.Control.ToggleX\",\n"
+			 "  \"method\":\"PUSH\",\"from\":\"/appliance/" QUIET "/publish\","
+			 "\"timestamp\":%s,\"x\":\"\\\"sign\\\":\\u0041\"},\n"
+			 "  \"payload\" : {\"togglex\":[{\"channel\":0,\"onoff\":0}],\"sign\":\"\\\\\"} }",
+			 rmid, ts);
+		fc_mq_drain(app_a);
+		CHECK(fc_mq_publish(quiet, "/appliance/" QUIET "/publish", msg, 1, false) == 0);
+		struct fc_mq_msg raw = {0}, fw2 = {0};
+		CHECK(fc_mq_wait_payload(watch, "fakecloud/meross_" QUIET "/raw", rmid, WAIT, &raw));
+		CHECK_STR(raw.payload, want);
+		CHECK(fc_mq_wait_payload(app_a, "/app/" UID_A "/subscribe", rmid, WAIT, &fw2));
+		CHECK_STR(fw2.payload, msg);
+		fc_mq_msg_free(&raw);
+		fc_mq_msg_free(&fw2);
+		CHECK(fc_mq_wait_payload(admin, "fakecloud/meross_" QUIET, "\"state\":\"OFF\"", WAIT, NULL));
+	}
+
+	/* ---- forwards go only to accounts with an app connected; a takeover of an app's client id keeps
+	 * the count right ---- */
+	{
+		int before = fc_env_broker_log_count(&e, "Client app:" APP_A " already connected");
+		app_a2 = app_connect(APP_A, UID_A, KEY_A, &rc); /* same client id: Mosquitto drops app_a */
+		CHECK(app_a2 != NULL);
+		if (!app_a2)
+			goto out;
+		CHECK(fc_env_wait_broker_log(&e, "Client app:" APP_A " already connected", before + 1, WAIT));
+		for (int i = 0; i < WAIT / 20 && fc_mq_connected(app_a); i++)
+			fc_sleep_ms(20);
+		CHECK(!fc_mq_connected(app_a));
+		CHECK_INT(fc_mq_subscribe(app_a2, "/app/" UID_A "/subscribe", 1), 1);
+		fc_mq_drain(watch);
+		CHECK(meross_sim_press(plug_a, 0) >= 0);
+		struct fc_mq_msg fw3 = {0};
+		CHECK(fc_mq_wait_payload(app_a2, "/app/" UID_A "/subscribe", "Appliance.Control.ToggleX", WAIT, &fw3));
+		fc_mq_msg_free(&fw3);
+		/* the account's last app leaves: PUSHes still reach /raw and the state, no longer /app/ */
+		int gone = fc_env_broker_log_count(&e, "Client app:" APP_A " disconnected") +
+			   fc_env_broker_log_count(&e, "Client app:" APP_A " closed its connection");
+		fc_mq_close(app_a2);
+		app_a2 = NULL;
+		bool left = false;
+		for (int i = 0; i < WAIT / 20 && !left; i++) {
+			left = fc_env_broker_log_count(&e, "Client app:" APP_A " disconnected") +
+				       fc_env_broker_log_count(&e, "Client app:" APP_A " closed its connection") >
+			       gone;
+			if (!left)
+				fc_sleep_ms(20);
+		}
+		CHECK(left);
+		fc_mq_drain(watch);
+		fc_mq_drain(admin);
+		int was_on = meross_sim_onoff(plug_a, 0);
+		CHECK(meross_sim_press(plug_a, 0) >= 0);
+		CHECK(fc_mq_wait_payload(admin, "fakecloud/meross_" PLUG_A, was_on ? "\"state\":\"OFF\"" : "\"state\":\"ON\"", WAIT,
+					 NULL));
+		CHECK(fc_mq_wait_payload(watch, "fakecloud/meross_" PLUG_A "/raw", "Appliance.Control.ToggleX", WAIT, NULL));
+		CHECK(!fc_mq_wait_payload(watch, "/app/" UID_A "/subscribe", "Appliance.Control.ToggleX", 500, NULL));
+		/* an app of the account is back: forwarded again */
+		app_a2 = app_connect(APP_A, UID_A, KEY_A, &rc);
+		CHECK(app_a2 && fc_mq_subscribe(app_a2, "/app/" UID_A "/subscribe", 1) == 1);
+		CHECK(meross_sim_press(plug_a, 0) >= 0);
+		CHECK(app_a2 && fc_mq_wait_payload(app_a2, "/app/" UID_A "/subscribe", "Appliance.Control.ToggleX", WAIT, NULL));
+	}
+
 	/* ---- logout (path case as meross_lan sends it): the token is gone ---- */
 	CHECK(sign_in(EMAIL_A, PW_A, JSON_S_STRING, token2));
 	CHECK_INT(api_rc("/v1/Profile/Logout", token2, "{}", JSON_MS_NUMBER, NULL), 0);
@@ -666,6 +765,8 @@ static int c_test(void)
 	}
 out:
 	fc_mq_close(quiet);
+	fc_mq_close(app_a2);
+	fc_mq_close(watch);
 	fc_mq_close(app_a);
 	fc_mq_close(app_b);
 	meross_sim_stop(plug_a);

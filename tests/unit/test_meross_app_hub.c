@@ -1,6 +1,7 @@
 /* The Meross app-client logic (vendors/meross/app.c and its hooks in session.c) driven through the hub
- * with a recording fake broker: app login, ACL, forwarding of device PUSHes, signed System.Online,
- * online state in the device's meta, and an app's SET acknowledged by SETACK updating the plain state.
+ * with a recording fake broker: app login, ACL, forwarding of device PUSHes (only while an app of the
+ * account is connected), /raw, signed System.Online, online state in the device's meta, and an app's
+ * SET acknowledged by SETACK updating the plain state.
  * Runs without Mosquitto, so the sanitizer build also checks it for leaks. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 
 #define UID "1234567"
 #define KEY "0123456789abcdef0123456789abcdef"
+#define KEY2 "fedcba9876543210fedcba9876543210"
 #define UUID "2012317778118925583748e1e9a00001"
 #define MAC "48:e1:e9:a0:00:01"
 #define UUID_B "2012317778118925583748e1e9b00002"
@@ -102,6 +104,20 @@ static enum fc_verdict deliver(struct fc_hub *hub, const struct fc_client *c, co
 	return v;
 }
 
+/* The device PUSHes a ToggleX (a new messageId and state each time): did its apps' topic get it? */
+static bool push_seen(struct fc_hub *hub, const struct fc_client *dev)
+{
+	static int k;
+	char mid[33];
+	snprintf(mid, sizeof mid, "%032d", 500 + k++);
+	rec_clear();
+	deliver(hub, dev, "/appliance/" UUID "/publish",
+		signed_msg("Appliance.Control.ToggleX", "PUSH", "/appliance/" UUID "/publish",
+			   k % 2 ? "{\"togglex\":[{\"channel\":0,\"onoff\":0}]}" : "{\"togglex\":[{\"channel\":0,\"onoff\":1}]}",
+			   mid));
+	return seen("/app/" UID "/subscribe", NULL) != NULL;
+}
+
 static bool meta_online(struct fc_keystore *ks, const char *uuid)
 {
 	struct fc_device_row row;
@@ -123,6 +139,10 @@ int main(void)
 	cJSON *secrets = cJSON_CreateObject();
 	cJSON_AddStringToObject(secrets, "key", KEY);
 	CHECK_INT(fc_ks_account_put(ks, "meross", UID, "default", secrets, NULL), FC_KS_OK);
+	cJSON_Delete(secrets);
+	secrets = cJSON_CreateObject();
+	cJSON_AddStringToObject(secrets, "key", KEY2);
+	CHECK_INT(fc_ks_account_put(ks, "meross", "7654321", "other", secrets, NULL), FC_KS_OK);
 	cJSON_Delete(secrets);
 	/* a device of another account, registered earlier and left "online" by a broker that was killed */
 	cJSON *meta = cJSON_CreateObject();
@@ -210,6 +230,59 @@ int main(void)
 	fake_now += 60000;
 	fc_hub_on_tick(hub); /* expired without a bridge/log line each */
 	CHECK(seen("fakecloud/bridge/log", "no reply to Appliance.Control.ToggleX") == NULL);
+
+	/* /raw: the device's own bytes without the sign member (no re-serialisation) */
+	rec_clear();
+	push = signed_msg("Appliance.Control.ToggleX", "PUSH", "/appliance/" UUID "/publish",
+			  "{\"togglex\":[{\"channel\":0,\"onoff\":1,\"lmTime\":2}]}", "44444444444444444444444444444444");
+	copy = strdup(push);
+	CHECK_INT(deliver(hub, &dev, "/appliance/" UUID "/publish", push), FC_ALLOW);
+	{
+		char *at = strstr(copy, ",\"sign\":\"");
+		CHECK(at != NULL);
+		if (at)
+			memmove(at, at + strlen(",\"sign\":\"") + 33, strlen(at + strlen(",\"sign\":\"") + 33) + 1);
+		CHECK(seen("fakecloud/meross_" UUID "/raw", NULL) && strcmp(seen("fakecloud/meross_" UUID "/raw", NULL), copy) == 0);
+	}
+	free(copy);
+
+	/* PUSHes are forwarded only while an app client of the account is connected, counted per connection:
+	 * a second app, the first leaving, a takeover of the second's client id (the new connection logs in
+	 * before the old one is dropped), disconnects of connections that never logged in or were refused,
+	 * and apps of another account do not fool the count */
+	int hc, hc2, hx, hy;
+	struct fc_client app2 = {&hc, "app:" APP "2", UID, "127.0.0.1", 4};
+	struct fc_client app2b = {&hc2, "app:" APP "2", UID, "127.0.0.1", 4};
+	struct fc_client stranger = {&hx, "app:" APP "3", UID, "127.0.0.1", 4};
+	struct fc_client other = {&hy, "app:" APP "4", "7654321", "127.0.0.1", 4};
+	char opw[33];
+	snprintf(pw, sizeof pw, "7654321" KEY2);
+	fc_md5_hex(pw, strlen(pw), opw);
+	CHECK(push_seen(hub, &dev));
+	CHECK_INT(fc_hub_on_auth(hub, &app2, UID, apw), FC_ALLOW);
+	fc_hub_on_disconnect(hub, &app); /* 1 left */
+	CHECK(push_seen(hub, &dev));
+	CHECK(seen("fakecloud/meross_" UUID "/raw", NULL) != NULL);
+	CHECK_INT(fc_hub_on_auth(hub, &app2b, UID, apw), FC_ALLOW); /* takeover: 2 until the old one goes */
+	fc_hub_on_disconnect(hub, &app2);
+	CHECK(push_seen(hub, &dev));
+	fc_hub_on_disconnect(hub, &app2); /* again: nothing left to uncount */
+	CHECK(push_seen(hub, &dev));
+	fc_hub_on_disconnect(hub, &stranger); /* never logged in */
+	CHECK_INT(fc_hub_on_auth(hub, &stranger, UID, "00000000000000000000000000000000"), FC_DENY);
+	fc_hub_on_disconnect(hub, &stranger); /* refused */
+	CHECK(push_seen(hub, &dev));
+	CHECK_INT(fc_hub_on_auth(hub, &other, "7654321", opw), FC_ALLOW);
+	fc_hub_on_disconnect(hub, &app2b); /* the last app of the account */
+	CHECK(!push_seen(hub, &dev));
+	CHECK(seen("fakecloud/meross_" UUID "/raw", NULL) != NULL); /* /raw and the state go on */
+	CHECK(seen("fakecloud/meross_" UUID, "\"state\":") != NULL);
+	CHECK_INT(fc_hub_on_auth(hub, &app, UID, apw), FC_ALLOW); /* back */
+	CHECK(push_seen(hub, &dev));
+	/* a counted connection that logs in again as something else is no longer counted */
+	CHECK_INT(fc_hub_on_auth(hub, &app, UID, "00000000000000000000000000000000"), FC_DENY);
+	CHECK(!push_seen(hub, &dev));
+	fc_hub_on_disconnect(hub, &other);
 
 	/* the app leaves; the device goes: System.Online 2, meta offline */
 	fc_hub_on_disconnect(hub, &app);

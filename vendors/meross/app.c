@@ -7,10 +7,11 @@
  *                                                      them to the request's header.from)
  *   publish         /appliance/<uuid>/subscribe        only devices of the same account
  *
- * Every verified device PUSH is forwarded unchanged to /app/<userId>/subscribe, and fakecloud announces
- * devices coming and going with a signed Appliance.System.Online PUSH there. An app's SET reaches the
- * device like any message on its command topic; fakecloud remembers it so that the device's SETACK
- * updates the plain-topic state too (session.c). Runs on the broker thread. */
+ * Every verified device PUSH is forwarded unchanged to /app/<userId>/subscribe while an app client of
+ * that account is connected, and fakecloud announces devices coming and going with a signed
+ * Appliance.System.Online PUSH there. An app's SET reaches the device like any message on its command
+ * topic; fakecloud remembers it so that the device's SETACK updates the plain-topic state too
+ * (session.c). Runs on the broker thread. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,110 @@
 #include "core/log.h"
 #include "vendors/meross/meross_internal.h"
 
+#include <uthash.h>
+
 #define APP_ID_CAP 65
+
+/* ---------------------------------------------------------------- connected app clients
+ *
+ * Who is connected, per account: device PUSHes are forwarded only to accounts with at least one app
+ * client online (a forward nobody receives still costs Mosquitto a QoS 1 publish and its routing).
+ * Keyed by connection handle, not client id: a client that takes over an id (MQTT session takeover)
+ * authenticates first and the connection it replaces disconnects afterwards, and only connections
+ * counted here are ever uncounted, so neither a superseded duplicate nor a client that never
+ * authenticated can drive a count wrong. */
+struct app_conn {
+	const void *handle;
+	struct app_user *user;
+	UT_hash_handle hh;
+};
+
+struct app_user {
+	char user_id[24];
+	unsigned n; /* connected app clients of this account; the entry goes at 0 */
+	UT_hash_handle hh;
+};
+
+struct meross_apps {
+	struct app_conn *conns; /* by handle */
+	struct app_user *users; /* by user id */
+};
+
+struct meross_apps *meross_apps_new(void) { return calloc(1, sizeof(struct meross_apps)); }
+
+void meross_apps_drop(struct meross_apps *a, const void *handle)
+{
+	struct app_conn *c = NULL;
+	if (!a)
+		return;
+	HASH_FIND_PTR(a->conns, &handle, c);
+	if (!c)
+		return;
+	HASH_DEL(a->conns, c);
+	if (c->user && --c->user->n == 0) {
+		HASH_DEL(a->users, c->user);
+		free(c->user);
+	}
+	free(c);
+}
+
+/* A connection authenticated as an app client of user_id (a re-authentication replaces the entry). */
+static void apps_add(struct meross_apps *a, const void *handle, const char *user_id)
+{
+	if (!a)
+		return;
+	meross_apps_drop(a, handle);
+	struct app_user *u = NULL;
+	HASH_FIND_STR(a->users, user_id, u);
+	if (!u) {
+		if (!(u = calloc(1, sizeof *u)))
+			return;
+		snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
+		HASH_ADD_STR(a->users, user_id, u);
+	}
+	struct app_conn *c = calloc(1, sizeof *c);
+	if (!c) {
+		if (u->n == 0) {
+			HASH_DEL(a->users, u);
+			free(u);
+		}
+		return;
+	}
+	c->handle = handle;
+	c->user = u;
+	u->n++;
+	HASH_ADD_PTR(a->conns, handle, c);
+}
+
+unsigned meross_apps_online(const struct meross_apps *a, const char *user_id)
+{
+	struct app_user *u = NULL;
+	if (!a || !user_id)
+		return 0;
+	HASH_FIND_STR(a->users, user_id, u);
+	return u ? u->n : 0;
+}
+
+void meross_apps_free(struct meross_apps *a)
+{
+	if (!a)
+		return;
+	struct app_conn *c, *ct;
+	HASH_ITER(hh, a->conns, c, ct)
+	{
+		HASH_DEL(a->conns, c);
+		free(c);
+	}
+	struct app_user *u, *ut;
+	HASH_ITER(hh, a->users, u, ut)
+	{
+		HASH_DEL(a->users, u);
+		free(u);
+	}
+	free(a);
+}
+
+/* ---------------------------------------------------------------- login, ACL, messages */
 
 static bool user_id_ok(const char *s)
 {
@@ -39,8 +143,8 @@ static bool app_of(const struct fc_client *c, char app[APP_ID_CAP])
 	return c->id && meross_parse_app_client_id(c->id, app, APP_ID_CAP) == 0 && user_id_ok(c->username);
 }
 
-enum fc_verdict meross_app_auth(struct fc_hub *hub, const struct fc_client *c, const char *username,
-				const char *password)
+enum fc_verdict meross_app_auth(struct fc_hub *hub, struct meross_apps *apps, const struct fc_client *c,
+				const char *username, const char *password)
 {
 	char app[APP_ID_CAP];
 	if (!c->id || meross_parse_app_client_id(c->id, app, sizeof app) != 0)
@@ -71,7 +175,9 @@ enum fc_verdict meross_app_auth(struct fc_hub *hub, const struct fc_client *c, c
 			c->id, username);
 		return FC_DENY;
 	}
-	fc_info("meross: app client %s of account %s connected from %s", c->id, username, c->address ? c->address : "?");
+	apps_add(apps, c->handle, username);
+	fc_info("meross: app client %s of account %s connected from %s (%u of this account online)", c->id, username,
+		c->address ? c->address : "?", meross_apps_online(apps, username));
 	return FC_ALLOW;
 }
 
@@ -148,10 +254,11 @@ enum fc_verdict meross_app_message(struct fc_hub *hub, const struct fc_client *c
 	return FC_ALLOW;
 }
 
-void meross_app_forward(struct fc_hub *hub, const struct meross_dev *md, const void *payload, size_t len)
+void meross_app_forward(struct fc_hub *hub, const struct meross_apps *apps, const struct meross_dev *md,
+			const void *payload, size_t len)
 {
-	if (!md->user_id[0])
-		return;
+	if (!md->user_id[0] || !meross_apps_online(apps, md->user_id))
+		return; /* no app of the account to receive it: not even admins on /app/# see it then */
 	char topic[64];
 	snprintf(topic, sizeof topic, "/app/%s/subscribe", md->user_id);
 	fc_broker_publish(fc_hub_broker(hub), topic, payload, len, 1, false);

@@ -135,13 +135,23 @@ void meross_track_app_set(struct fc_hub *hub, struct fc_device *dev, const struc
 /* app.c: Meross app MQTT clients (meross.md §1): client id "app:<appId>", username = userId, password =
  * md5hex(userId + key). They read /app/<userId>/subscribe and /app/<userId>-<appId>/subscribe and write
  * only to /appliance/<uuid>/subscribe of their own account's devices. */
-enum fc_verdict meross_app_auth(struct fc_hub *hub, const struct fc_client *c, const char *username,
-				const char *password);
+struct meross_apps; /* the app clients connected, per account */
+struct meross_apps *meross_apps_new(void);
+void meross_apps_free(struct meross_apps *a);
+/* Connected app clients of the account user_id (0 for NULL). */
+unsigned meross_apps_online(const struct meross_apps *a, const char *user_id);
+/* A connection ended (or authenticates again): uncounted if it was a counted app client, else nothing. */
+void meross_apps_drop(struct meross_apps *a, const void *handle);
+/* FC_DEFER when c is not an app client; FC_ALLOW counts it in apps until meross_apps_drop. */
+enum fc_verdict meross_app_auth(struct fc_hub *hub, struct meross_apps *apps, const struct fc_client *c,
+				const char *username, const char *password);
 enum fc_verdict meross_app_acl(struct fc_hub *hub, const struct fc_client *c, const char *topic, int access);
 enum fc_verdict meross_app_message(struct fc_hub *hub, const struct fc_client *c, const char *topic,
 				   const void *payload, size_t len);
-/* A verified device PUSH (the bytes as the device sent them) to its account's /app/<userId>/subscribe. */
-void meross_app_forward(struct fc_hub *hub, const struct meross_dev *md, const void *payload, size_t len);
+/* A verified device PUSH (the bytes as the device sent them) to its account's /app/<userId>/subscribe,
+ * when at least one app client of that account is connected (nothing is published otherwise). */
+void meross_app_forward(struct fc_hub *hub, const struct meross_apps *apps, const struct meross_dev *md,
+			const void *payload, size_t len);
 /* The device came online (bound) or went away: signed Appliance.System.Online PUSH to its account's apps,
  * and meta "online"/"last_seen" for the app API's device list (written only on a change). */
 void meross_app_availability(struct fc_hub *hub, struct fc_device *dev, bool online);

@@ -28,6 +28,7 @@ struct session_vs {
 	struct meross_vs cfg;
 	int64_t next_sweep_ms;
 	struct online *online;
+	struct meross_apps *apps; /* app clients connected, per account (app.c) */
 };
 
 static struct session_vs *SV(void *vs) { return vs; }
@@ -181,7 +182,7 @@ void meross_track_app_set(struct fc_hub *hub, struct fc_device *dev, const struc
 	struct meross_pending *p = calloc(1, sizeof *p);
 	if (!p)
 		return;
-	snprintf(p->message_id, sizeof p->message_id, "%s", m->message_id);
+	snprintf(p->message_id, sizeof p->message_id, "%.32s", m->message_id); /* fits: checked above */
 	snprintf(p->namespace_, sizeof p->namespace_, "%s", m->namespace_);
 	p->app = true;
 	p->app_set = cJSON_Duplicate(m->payload, true);
@@ -224,7 +225,9 @@ static int m_init(struct fc_hub *hub, void **vs)
 	sv->cfg.command_timeout_ms = fc_config_int(cfg, "meross", "command_timeout") * 1000;
 	sv->cfg.time_sync = fc_config_bool(cfg, "meross", "time_sync");
 	snprintf(sv->cfg.timezone, sizeof sv->cfg.timezone, "%s", fc_config_str(cfg, "core", "timezone"));
-	if (meross_account_ensure_default(fc_hub_keystore(hub)) < 0) {
+	sv->apps = meross_apps_new();
+	if (!sv->apps || meross_account_ensure_default(fc_hub_keystore(hub)) < 0) {
+		meross_apps_free(sv->apps);
 		free(sv);
 		return -1;
 	}
@@ -239,6 +242,7 @@ static void m_cleanup(struct fc_hub *hub, void *vs)
 	meross_app_reset_online(fc_hub_keystore(hub)); /* nothing stays connected */
 	while (sv->online)
 		online_del(sv, sv->online->dev);
+	meross_apps_free(sv->apps);
 	free(sv);
 }
 
@@ -247,8 +251,11 @@ static void m_cleanup(struct fc_hub *hub, void *vs)
 static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_client *c, const char *username,
 			      const char *password, struct fc_device **dev)
 {
-	(void)vs;
-	enum fc_verdict app = meross_app_auth(hub, c, username, password);
+	struct meross_apps *apps = SV(vs)->apps;
+	/* A connection that authenticates (again) is only what this login makes it: if it was counted as
+	 * an app client before, it is not any more (meross_app_auth counts it again if it is one). */
+	meross_apps_drop(apps, c->handle);
+	enum fc_verdict app = meross_app_auth(hub, apps, c, username, password);
 	if (app != FC_DEFER)
 		return app; /* an app client: a session without a device */
 	char uuid[MEROSS_UUID_LEN + 1];
@@ -574,6 +581,27 @@ static bool needs_reply(const cJSON *payload)
 	return false;
 }
 
+/* /raw shows the message without its signature: (messageId, timestamp, sign) triples are what old
+ * firmware accepted as a key substitute (meross.md §2). Normally the device's own bytes with the sign
+ * member cut out (codec.c); when the codec cannot vouch for that, the parsed tree printed without it. */
+static void publish_raw(struct fc_hub *hub, struct fc_device *dev, struct meross_msg *m, const void *payload,
+			size_t len)
+{
+	char small[2048];
+	char *text = len <= sizeof small ? small : malloc(len);
+	size_t n = text ? meross_msg_raw_text(m, payload, len, text, len) : 0;
+	if (n) {
+		fc_hub_device_raw_text(hub, dev, text, n);
+	} else if (m->header) {
+		cJSON_DeleteItemFromObjectCaseSensitive(m->header, "sign");
+		fc_hub_device_raw(hub, dev, m->root);
+	} else { /* read without a tree, so the cut is known: only an allocation can have failed */
+		fc_warn("meross: %s: no memory for its /raw message (%zu bytes)", dev->name, len);
+	}
+	if (text != small)
+		free(text);
+}
+
 static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev,
 				 const char *topic, const void *payload, size_t len)
 {
@@ -607,13 +635,10 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 		return FC_DENY;
 	}
 	bool push = strcmp(m.method, "PUSH") == 0;
-	/* The account's apps see every verified PUSH, byte for byte (meross.md §1). */
+	/* The account's apps see every verified PUSH, byte for byte (meross.md §1): when one is connected. */
 	if (push && topic_is(topic, "/appliance/", md->uuid, "/publish"))
-		meross_app_forward(hub, md, payload, len);
-	/* /raw shows the message without its signature: (messageId, timestamp, sign) triples are what
-	 * old firmware accepted as a key substitute (meross.md §2). */
-	cJSON_DeleteItemFromObjectCaseSensitive(m.header, "sign");
-	fc_hub_device_raw(hub, dev, m.root);
+		meross_app_forward(hub, sv->apps, md, payload, len);
+	publish_raw(hub, dev, &m, payload, len);
 	int64_t now = fc_hub_now_ms(hub);
 	if (strcmp(m.namespace_, NS_BIND) == 0 && strcmp(m.method, "SET") == 0) {
 		cJSON *empty = cJSON_CreateObject();
@@ -646,6 +671,10 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 
 static void m_disconnect(struct fc_hub *hub, void *vs, const struct fc_client *c, struct fc_device *dev)
 {
+	if (!dev) {
+		meross_apps_drop(SV(vs)->apps, c->handle); /* an app client */
+		return;
+	}
 	struct meross_dev *md = MD(dev);
 	if (!md || c->handle != md->conn)
 		return; /* an older connection of a device that already logged in again */
