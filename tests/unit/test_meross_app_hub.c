@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/vendor.h"
 #include "unit/t.h"
+#include "vendors/meross/meross_internal.h"
 
 #define UID "1234567"
 #define KEY "0123456789abcdef0123456789abcdef"
@@ -295,5 +296,31 @@ int main(void)
 	rec_clear();
 	fc_keystore_close(ks);
 	free(cfg);
+
+	/* Account keys are shared by content: one copy per distinct key, released with its last holder. */
+	struct fc_secret k1, k1b, k2;
+	fc_secret_set_str(&k1, "account-key-one");
+	fc_secret_set_str(&k1b, "account-key-one");
+	fc_secret_set_str(&k2, "account-key-two");
+	const struct fc_secret *a = meross_key_hold(&k1), *b2 = meross_key_hold(&k1b), *c2 = meross_key_hold(&k2);
+	CHECK(a == b2);
+	CHECK(a != c2 && a != &k1);
+	CHECK(fc_secret_len(a) == 15 && memcmp(fc_secret_reveal(a), "account-key-one", 15) == 0);
+	CHECK(meross_key_hold(a) == a); /* holding the shared copy itself */
+	meross_key_drop(a);
+	meross_key_drop(b2);
+	CHECK(fc_secret_len(a) == 15); /* one hold left */
+	const struct fc_secret *again = meross_key_hold(&k1);
+	CHECK(again == a);
+	meross_key_drop(again);
+	meross_key_drop(a);
+	meross_key_drop(c2);
+	struct fc_secret empty = {0};
+	const struct fc_secret *e0 = meross_key_hold(&empty);
+	CHECK(e0 && fc_secret_len(e0) == 0);
+	meross_key_drop(e0);
+	fc_secret_wipe(&k1);
+	fc_secret_wipe(&k1b);
+	fc_secret_wipe(&k2);
 	return t_done();
 }

@@ -245,7 +245,7 @@ enum fc_verdict meross_app_message(struct fc_hub *hub, const struct fc_client *c
 	}
 	/* A badly signed request still goes through: the device answers it with ERROR 5001, which tells the
 	 * app more than silence would. Only verified SETs are tracked. */
-	bool signed_ok = md->conn && meross_msg_verify(&m, fc_secret_reveal(&md->key), fc_secret_len(&md->key));
+	bool signed_ok = md->conn && meross_msg_verify(&m, fc_secret_reveal(md->key), fc_secret_len(md->key));
 	fc_debug("meross: app client %s -> %s: %s %s%s", c->id, dev->name, m.method, m.namespace_,
 		 md->conn ? (signed_ok ? "" : " (bad signature: the device will refuse it)") : " (device not connected)");
 	if (signed_ok && strcmp(m.method, "SET") == 0)
@@ -283,7 +283,7 @@ void meross_app_availability(struct fc_hub *hub, struct fc_device *dev, bool onl
 				       .from = from,
 				       .timestamp = now / 1000,
 				       .timestamp_ms = (int)(now % 1000)};
-		char *msg = meross_msg_build(&o, p, fc_secret_reveal(&md->key), fc_secret_len(&md->key), NULL);
+		char *msg = meross_msg_build(&o, p, fc_secret_reveal(md->key), fc_secret_len(md->key), NULL);
 		cJSON_Delete(p);
 		if (msg)
 			fc_broker_publish(fc_hub_broker(hub), topic, msg, strlen(msg), 1, false);

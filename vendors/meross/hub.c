@@ -67,7 +67,9 @@ static void inherit(struct meross_dev *sub, const struct meross_dev *h)
 	snprintf(sub->user_id, sizeof sub->user_id, "%s", h->user_id);
 	snprintf(sub->mac, sizeof sub->mac, "%s", h->mac);
 	snprintf(sub->client_id, sizeof sub->client_id, "%s", h->client_id);
-	sub->key = h->key;
+	const struct fc_secret *key = meross_key_hold(h->key);
+	meross_key_drop(sub->key);
+	sub->key = key;
 	sub->bound = h->bound;
 }
 

@@ -54,7 +54,7 @@ struct meross_pending {
 struct meross_dev {
 	char uuid[MEROSS_UUID_LEN + 1];
 	char user_id[24];
-	struct fc_secret key;
+	const struct fc_secret *key; /* the account key it signs with: shared (meross_key_hold), never NULL */
 	char mac[18];
 	char client_id[MEROSS_CLIENT_ID_MAX + 1]; /* current connection's client id (before the device is online too) */
 	const void *conn;      /* current connection's handle: the latest successful login */
@@ -127,6 +127,11 @@ void meross_build_exposes(const struct meross_dev *md, struct fc_exposes *x);
 int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method,
 		   const struct cJSON *payload, const struct cJSON *set, bool user, struct fc_device *target);
 struct meross_dev *meross_md_new(void);
+/* Account keys are held once per distinct key, reference-counted: every device of an account signs with
+ * the same one (a copy per device was 264 bytes). hold returns the shared copy of k's bytes (an empty
+ * key if k is empty or memory is short); drop releases one hold and wipes the key with its last. */
+const struct fc_secret *meross_key_hold(const struct fc_secret *k);
+void meross_key_drop(const struct fc_secret *k);
 
 /* An app client's verified SET to `dev` (app.c): remembered so that the device's SETACK applies the SET's
  * payload to the normalised state, as a PUSH would (devices that do not PUSH after a SET stay in step). */

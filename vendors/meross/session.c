@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "vendors/meross/meross_internal.h"
 
+#include <uthash.h>
+
 #define NS_BIND "Appliance.Control.Bind"
 #define NS_CLOCK "Appliance.System.Clock"
 #define NS_ALL "Appliance.System.All"
@@ -87,6 +89,45 @@ static struct meross_pending *pending_take(struct meross_dev *md, const char *me
 	return NULL;
 }
 
+struct key_node {
+	UT_hash_handle hh; /* keyed by s.b[0..s.len) */
+	unsigned refs;
+	struct fc_secret s;
+};
+static struct key_node *held_keys; /* the broker thread only */
+static const struct fc_secret no_key;
+
+const struct fc_secret *meross_key_hold(const struct fc_secret *k)
+{
+	if (!k || fc_secret_len(k) == 0)
+		return &no_key;
+	struct key_node *n = NULL;
+	HASH_FIND(hh, held_keys, fc_secret_reveal(k), fc_secret_len(k), n);
+	if (!n) {
+		if (!(n = calloc(1, sizeof *n)))
+			return &no_key;
+		if (fc_secret_set(&n->s, fc_secret_reveal(k), fc_secret_len(k)) != 0) {
+			free(n);
+			return &no_key;
+		}
+		HASH_ADD_KEYPTR(hh, held_keys, n->s.b, n->s.len, n);
+	}
+	n->refs++;
+	return &n->s;
+}
+
+void meross_key_drop(const struct fc_secret *k)
+{
+	if (!k || k == &no_key)
+		return;
+	struct key_node *n = (struct key_node *)((const char *)k - offsetof(struct key_node, s));
+	if (--n->refs > 0)
+		return;
+	HASH_DELETE(hh, held_keys, n);
+	fc_secret_wipe(&n->s);
+	free(n);
+}
+
 static void free_md(void *vdata)
 {
 	struct meross_dev *md = vdata;
@@ -96,7 +137,7 @@ static void free_md(void *vdata)
 	for (size_t i = 0; i < sizeof md->ability_args / sizeof md->ability_args[0]; i++)
 		cJSON_Delete(md->ability_args[i]);
 	free(md->sub_ids);
-	fc_secret_wipe(&md->key);
+	meross_key_drop(md->key);
 	free(md);
 }
 
@@ -131,7 +172,7 @@ static int send_msg(struct fc_hub *hub, struct meross_dev *md, const char *ns, c
 			       .trigger_src = "CloudControl",
 			       .timestamp = now / 1000,
 			       .timestamp_ms = (int)(now % 1000)};
-	return publish(hub, md, meross_msg_build(&o, payload, fc_secret_reveal(&md->key), fc_secret_len(&md->key), id_out));
+	return publish(hub, md, meross_msg_build(&o, payload, fc_secret_reveal(md->key), fc_secret_len(md->key), id_out));
 }
 
 int meross_request(struct fc_hub *hub, struct fc_device *dev, const char *ns, const char *method, const cJSON *payload,
@@ -194,8 +235,10 @@ void meross_track_app_set(struct fc_hub *hub, struct fc_device *dev, const struc
 struct meross_dev *meross_md_new(void)
 {
 	struct meross_dev *md = calloc(1, sizeof *md);
-	if (md)
+	if (md) {
 		md->channels = 1;
+		md->key = &no_key;
+	}
 	return md;
 }
 
@@ -338,7 +381,9 @@ static enum fc_verdict m_auth(struct fc_hub *hub, void *vs, const struct fc_clie
 	snprintf(md->mac, sizeof md->mac, "%s", username);
 	snprintf(md->client_id, sizeof md->client_id, "%s", c->id);
 	md->conn = c->handle;
-	md->key = acct.key;
+	const struct fc_secret *key = meross_key_hold(&acct.key);
+	meross_key_drop(md->key);
+	md->key = key;
 	fc_secret_wipe(&acct.key);
 	md->bound = false;
 	pending_clear(md);
@@ -618,7 +663,7 @@ static enum fc_verdict m_message(struct fc_hub *hub, void *vs, const struct fc_c
 		fc_warn("meross: %s: dropped a malformed message on %s: %s", dev->name, topic, err);
 		return FC_DENY;
 	}
-	if (!meross_msg_verify(&m, fc_secret_reveal(&md->key), fc_secret_len(&md->key))) {
+	if (!meross_msg_verify(&m, fc_secret_reveal(md->key), fc_secret_len(md->key))) {
 		sv->cfg.bad_signs++;
 		md->bad_signs++;
 		fc_hub_bridge_log(hub, FC_LOG_WARN, dev,
