@@ -10,7 +10,8 @@
  * Runs, for each broker (fakecloud's mosquitto+plugin, then bare mosquitto without the plugin):
  *   1. connect + bind N devices (at most -c handshakes in flight); plugin: "bound" = a correctly
  *      signed Bind SETACK; bare: SUBACK of the device's command topic
- *   2. broker RSS (VmRSS from /proc/<pid>/status) before the devices and after they settled
+ *   2. broker RSS (VmRSS from /proc/<pid>/status) before the devices and after they settled, and (plugin run)
+ *      the plugin's own heap and SQLite's bytes from fakecloud/bridge/request/health at the same two points
  *   3. commands at -r per second for -d seconds from an admin client on the plain port:
  *      plugin: fakecloud/<name>/set {"state":..} -> signed ToggleX SET -> device SETACK + PUSH ->
  *      fakecloud/<name> shows the value; bare: the same JSON to /appliance/<uuid>/subscribe, the
@@ -1160,7 +1161,9 @@ static void print_table(const struct result *p, const struct result *b, bool hav
 	ROW("broker CPU per message (us)", tp_cpu_us, "%.2f");
 #undef ROW
 	if (have_p && have_b) {
-		printf("\nplugin-only memory per device: %.0f B (plugin minus bare)\n", p->per_dev_bytes - b->per_dev_bytes);
+		printf("\nbroker memory over bare per device: %.0f B (the plugin's heap and SQLite above, the rest Mosquitto's "
+		       "storage of the messages the plugin publishes retained, see BENCHMARKS.md)\n",
+		       p->per_dev_bytes - b->per_dev_bytes);
 		if (p->tp_cpu_us > 0)
 			printf("broker CPU per message, bare / plugin: %.2f (the message-rate ratio a CPU-bound broker "
 			       "would reach; steadier than messages/s on a shared machine)\n",
