@@ -30,28 +30,24 @@ cJSON *hub_device_json(struct fc_hub *hub, const struct fc_device *d)
 	return o;
 }
 
-/* realloc to at least `need` bytes (doubling); frees and returns NULL on failure. */
-static char *grow(char *p, size_t *cap, size_t need)
-{
-	size_t c = *cap;
-	while (c < need)
-		c *= 2;
-	char *q = realloc(p, c);
-	if (!q) {
-		free(p);
-		return NULL;
-	}
-	*cap = c;
-	return q;
-}
-
 static int by_name_cmp(const void *a, const void *b)
 {
 	const struct fc_device *const *x = a, *const *y = b;
 	return strcmp((*x)->name, (*y)->name);
 }
 
-/* The list is printed one device at a time into one buffer: a cJSON tree of every device at once was
+struct devices_list {
+	struct fc_hub *hub;
+	const struct fc_device **d;
+};
+
+static cJSON *devices_item(void *ctx, size_t i)
+{
+	struct devices_list *l = ctx;
+	return hub_device_json(l->hub, l->d[i]);
+}
+
+/* Printed one device at a time (hub_publish_json_array): a cJSON tree of every device at once was
  * ~10 MB of short-lived nodes at 10,000 devices, every time the list changed. */
 void hub_publish_devices(struct fc_hub *hub)
 {
@@ -66,37 +62,11 @@ void hub_publish_devices(struct fc_hub *hub)
 		list[n++] = &node->d;
 	if (n)
 		qsort(list, n, sizeof *list, by_name_cmp);
-	size_t len = 1, cap = 2 + n * 512;
-	char *out = malloc(cap);
-	bool ok = out != NULL;
-	if (ok)
-		out[0] = '[';
-	for (size_t i = 0; ok && i < n; i++) {
-		cJSON *o = hub_device_json(hub, list[i]);
-		size_t dl = 0;
-		char *dj = o ? hub_json_print(o, &dl) : NULL;
-		cJSON_Delete(o);
-		if (!dj || (len + dl + 2 > cap && !(out = grow(out, &cap, len + dl + 2)))) {
-			ok = false;
-		} else {
-			if (i)
-				out[len++] = ',';
-			memcpy(out + len, dj, dl);
-			len += dl;
-		}
-		free(dj);
-	}
-	free(list);
-	if (!ok) {
-		free(out);
-		fc_error("out of memory printing %s/bridge/devices; not published", hub->base);
-		return;
-	}
-	out[len++] = ']';
 	char topic[256];
 	snprintf(topic, sizeof topic, "%s/bridge/devices", hub->base);
-	fc_broker_publish(&hub->broker, topic, out, len, 0, true);
-	free(out);
+	struct devices_list l = {hub, list};
+	hub_publish_json_array(hub, topic, n, devices_item, &l, true);
+	free(list);
 	hub->devices_dirty = false;
 	hub->devices_published_ms = fc_hub_now_ms(hub);
 }

@@ -202,6 +202,32 @@ void hub_publish_json(struct fc_hub *hub, const char *topic, const cJSON *json, 
 		free(w.p);
 }
 
+void hub_publish_json_array(struct fc_hub *hub, const char *topic, size_t n,
+			    struct cJSON *(*item)(void *ctx, size_t i), void *ctx, bool retain)
+{
+	char first[2048];
+	struct jw w = {first, 0, sizeof first, false, false};
+	jw_put(&w, "[", 1);
+	for (size_t i = 0; i < n && !w.fail; i++) {
+		cJSON *j = item(ctx, i);
+		if (!j) {
+			w.fail = true;
+			break;
+		}
+		if (i)
+			jw_put(&w, ",", 1);
+		jw_value(&w, j);
+		cJSON_Delete(j);
+	}
+	jw_put(&w, "]", 1);
+	if (!w.fail)
+		fc_broker_publish(&hub->broker, topic, w.p, w.n, 0, retain);
+	else
+		fc_error("out of memory printing %s; not published", topic);
+	if (w.heap)
+		free(w.p);
+}
+
 void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool retain)
 {
 	fc_broker_publish(&hub->broker, topic, s, strlen(s), 0, retain);

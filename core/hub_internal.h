@@ -65,6 +65,10 @@ void hub_publish_json(struct fc_hub *hub, const char *topic, const struct cJSON 
 /* The bytes cJSON_PrintUnformatted gives for json, without its per-number sprintf/sscanf round trip.
  * malloc'd (free()), NUL-terminated; *len (optional) = its length. NULL on failure. */
 char *hub_json_print(const struct cJSON *json, size_t *len);
+/* Publishes the JSON array of item(ctx, 0..n-1), each built, printed and freed in turn (one element's
+ * tree at a time, not the whole list's). The same bytes as hub_publish_json of the whole array. */
+void hub_publish_json_array(struct fc_hub *hub, const char *topic, size_t n,
+			    struct cJSON *(*item)(void *ctx, size_t i), void *ctx, bool retain);
 void hub_publish_str(struct fc_hub *hub, const char *topic, const char *s, bool retain);
 void hub_topic(struct fc_hub *hub, char *out, size_t cap, const char *name, const char *suffix);
 struct cJSON *hub_parse_json(const void *payload, size_t len);

@@ -533,24 +533,16 @@ static void record_rtt(int64_t d)
 	B.rtt[B.nrtt++] = d;
 }
 
-/* The number after "\"key\":" in a JSON text, -1 if absent or null. */
-static long json_num(const char *payload, size_t len, const char *key)
-{
-	char pat[64], buf[4096];
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	size_t n = len < sizeof buf - 1 ? len : sizeof buf - 1;
-	memcpy(buf, payload, n);
-	buf[n] = 0;
-	const char *p = strstr(buf, pat);
-	return p && p[strlen(pat)] >= '0' && p[strlen(pat)] <= '9' ? strtol(p + strlen(pat), NULL, 10) : -1;
-}
-
 static void admin_message(const char *topic, size_t tl, const char *payload, size_t len)
 {
 	static const char health[] = "fakecloud/bridge/response/health";
 	if (tl == sizeof health - 1 && memcmp(topic, health, tl) == 0) {
-		B.health_heap = json_num(payload, len, "plugin_heap");
-		B.health_sqlite = json_num(payload, len, "sqlite");
+		cJSON *j = cJSON_ParseWithLength(payload, len);
+		const cJSON *mem = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "memory");
+		const cJSON *heap = cJSON_GetObjectItem(mem, "plugin_heap"), *sql = cJSON_GetObjectItem(mem, "sqlite");
+		B.health_heap = cJSON_IsNumber(heap) ? (long)heap->valuedouble : -1;
+		B.health_sqlite = cJSON_IsNumber(sql) ? (long)sql->valuedouble : -1;
+		cJSON_Delete(j);
 		return;
 	}
 	int idx = -1;

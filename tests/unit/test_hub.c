@@ -287,6 +287,14 @@ int main(void)
 	const struct rec *devs = last("fakecloud/bridge/devices");
 	CHECK(devs && devs->retain && strstr(devs->payload, "\"name\":\"fctest_dev1\"") &&
 	      strstr(devs->payload, "\"exposes\":[{\"type\":\"binary\""));
+	cJSON *devarr = devs ? cJSON_Parse(devs->payload) : NULL;
+	CHECK(cJSON_IsArray(devarr) && cJSON_GetArraySize(devarr) == 2);
+	if (devarr) { /* printed element by element: the same bytes as printing the whole array at once */
+		char *whole = cJSON_PrintUnformatted(devarr);
+		CHECK(whole && strcmp(whole, devs->payload) == 0);
+		free(whole);
+	}
+	cJSON_Delete(devarr);
 	CHECK(!any_payload_contains("s3cret-device-password"));
 	CHECK(!any_payload_contains(ipw));
 
